@@ -1,0 +1,31 @@
+#pragma once
+// The boundary between the model (what to compute) and a device (how). Model code calls only
+// these ops; the CPU and CUDA backends implement them. Each op's parameters and analytic cost
+// are in ops.hpp.
+#include <memory>
+#include <string>
+
+#include "perfmamba/backend/ops.hpp"
+#include "perfmamba/core/memory.hpp"
+
+namespace perfmamba {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;
+  virtual void gemm(const GemmParams& p) = 0;
+  virtual void add_rmsnorm(const AddRmsNormParams& p) = 0;
+  virtual void gated_rmsnorm(const GatedRmsNormParams& p) = 0;
+  virtual void conv1d(const Conv1dParams& p) = 0;
+  virtual void selective_scan(const SelectiveScanParams& p) = 0;
+  virtual void ssd_chunked(const SsdParams& p) = 0;
+  virtual void ssd_step(const SsdParams& p) = 0;  // recurrent form; used for decode (len 1)
+  virtual void embedding(const EmbeddingParams& p) = 0;
+  virtual void synchronize() {}
+};
+
+std::unique_ptr<Backend> make_cpu_backend();
+
+}  // namespace perfmamba

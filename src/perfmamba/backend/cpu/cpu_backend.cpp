@@ -1,0 +1,23 @@
+#include "perfmamba/backend/backend.hpp"
+#include "perfmamba/backend/cpu/kernels.hpp"
+
+namespace perfmamba {
+namespace {
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::CPU; }
+  std::string name() const override { return "cpu"; }
+  void gemm(const GemmParams& p) override { cpu::gemm(p); }
+  void add_rmsnorm(const AddRmsNormParams& p) override { cpu::add_rmsnorm(p); }
+  void gated_rmsnorm(const GatedRmsNormParams& p) override { cpu::gated_rmsnorm(p); }
+  void conv1d(const Conv1dParams& p) override { cpu::conv1d(p); }
+  void selective_scan(const SelectiveScanParams& p) override { cpu::selective_scan(p); }
+  void ssd_chunked(const SsdParams& p) override { cpu::ssd_chunked(p); }
+  void ssd_step(const SsdParams& p) override { cpu::ssd_recurrent(p); }
+  void embedding(const EmbeddingParams& p) override { cpu::embedding(p); }
+};
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace perfmamba

@@ -1,0 +1,76 @@
+#include "perfmamba/cli/common.hpp"
+
+#include <omp.h>
+
+#include <cstdio>
+
+#include "perfmamba/core/error.hpp"
+#include "perfmamba/model/presets.hpp"
+
+namespace perfmamba::cli {
+
+void add_model_options(CLI::App& app, CommonOptions& o) {
+  std::string presets;
+  for (const auto& p : preset_names()) presets += (presets.empty() ? "" : ", ") + p;
+  app.add_option("--model,-m", o.model,
+                 "Hugging Face model directory, or a preset with random weights: " + presets)
+      ->required();
+  app.add_option("--seed", o.seed, "Seed of a preset's random weights");
+  app.add_option("--threads,-t", o.threads, "CPU threads (default: all cores)")
+      ->check(CLI::Range(0, 4096));
+  app.add_flag("--json", o.json, "Print machine-readable JSON instead of text");
+}
+
+void apply_threads(const CommonOptions& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+}
+
+std::vector<int32_t> parse_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ',' || text[i] == ' ')) ++i;
+    if (i >= text.size()) break;
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(text.substr(i), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    require(used > 0 && v >= 0 && v <= INT32_MAX, "", "--ids",
+            "expected comma-separated non-negative token ids, found '" + text.substr(i, 16) + "'");
+    ids.push_back(int32_t(v));
+    i += used;
+  }
+  require(!ids.empty(), "", "--ids", "no token ids given");
+  return ids;
+}
+
+void print_json(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024.0 && u < 4) {
+    b /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+std::string human_count(double n) {
+  const char* units[] = {"", "K", "M", "B", "T"};
+  int u = 0;
+  while (n >= 1000.0 && u < 4) {
+    n /= 1000.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f%s" : "%.0f%s", n, units[u]);
+  return buf;
+}
+
+}  // namespace perfmamba::cli

@@ -1,0 +1,28 @@
+#pragma once
+// Options every subcommand shares, and small helpers for output.
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace perfmamba::cli {
+
+struct CommonOptions {
+  std::string model;
+  uint64_t seed = 0;
+  int threads = 0;  // 0: OpenMP's default
+  bool json = false;
+};
+
+void add_model_options(CLI::App& app, CommonOptions& o);
+void apply_threads(const CommonOptions& o);
+std::vector<int32_t> parse_ids(const std::string& text);  // "1,2, 3" -> {1,2,3}
+void print_json(const nlohmann::json& j);
+std::string human_bytes(double bytes);
+std::string human_count(double n);
+
+void register_inspect(CLI::App& app);
+void register_run(CLI::App& app);
+
+}  // namespace perfmamba::cli

@@ -1,0 +1,53 @@
+// Mamba-1 mixer (Gu & Dao 2023): in_proj -> causal conv + SiLU -> x_proj (dt, B, C) ->
+// dt_proj -> selective scan with fused softplus, D skip and SiLU(z) gate -> out_proj.
+#include "perfmamba/model/mamba_lm.hpp"
+
+namespace perfmamba {
+
+void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
+                  const float* u, int batch, int len, LayerState& state, float* out, bool) {
+  const int T = batch * len, D = c.d_model, E = l.d_inner, N = l.d_state, R = c.dt_rank;
+  const int xz_dim = 2 * E, dbc_dim = R + 2 * N;
+  auto bias = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
+
+  Tensor xz = Tensor::empty({T, xz_dim});
+  be.gemm({T, xz_dim, D, u, D, w.in_proj.f32(), bias(w.in_proj_bias), xz.f32(), xz_dim, false});
+
+  Tensor x = Tensor::empty({T, E});
+  be.conv1d({batch, len, E, c.d_conv, xz.f32(), xz_dim, w.conv_weight.f32(), bias(w.conv_bias),
+             state.conv_state.f32(), true, x.f32(), E});
+
+  Tensor dbc = Tensor::empty({T, dbc_dim});
+  be.gemm({T, dbc_dim, E, x.f32(), E, w.x_proj.f32(), nullptr, dbc.f32(), dbc_dim, false});
+
+  // dt_proj without its bias: the scan adds it inside softplus.
+  Tensor dt = Tensor::empty({T, E});
+  be.gemm({T, E, R, dbc.f32(), dbc_dim, w.dt_proj.f32(), nullptr, dt.f32(), E, false});
+
+  Tensor y = Tensor::empty({T, E});
+  SelectiveScanParams sp;
+  sp.batch = batch;
+  sp.len = len;
+  sp.d_inner = E;
+  sp.d_state = N;
+  sp.x = x.f32();
+  sp.ldx = E;
+  sp.dt = dt.f32();
+  sp.lddt = E;
+  sp.dt_bias = w.dt_bias.f32();
+  sp.A = w.A.f32();
+  sp.B = dbc.f32() + R;
+  sp.C = dbc.f32() + R + N;
+  sp.ldbc = dbc_dim;
+  sp.D = w.D.f32();
+  sp.z = xz.f32() + E;
+  sp.ldz = xz_dim;
+  sp.ssm_state = state.ssm_state.f32();
+  sp.y = y.f32();
+  sp.ldy = E;
+  be.selective_scan(sp);
+
+  be.gemm({T, D, E, y.f32(), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});
+}
+
+}  // namespace perfmamba

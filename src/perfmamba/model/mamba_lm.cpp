@@ -1,0 +1,67 @@
+#include "perfmamba/model/mamba_lm.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "perfmamba/core/error.hpp"
+
+namespace perfmamba {
+
+MambaLM::MambaLM(MambaConfig config, ModelWeights weights, Backend& backend)
+    : config_(std::move(config)), weights_(std::move(weights)), backend_(backend) {}
+
+void MambaLM::check_ids(const int32_t* ids, size_t n) const {
+  for (size_t i = 0; i < n; ++i)
+    require(ids[i] >= 0 && ids[i] < config_.vocab_size, "", "input ids",
+            "token id " + std::to_string(ids[i]) + " is outside the vocabulary [0, " +
+                std::to_string(config_.vocab_size) + ")");
+}
+
+Tensor MambaLM::prefill(const int32_t* ids, int batch, int len, InferenceState& state,
+                        bool all_logits) {
+  return forward(ids, batch, len, state, all_logits, /*step=*/false);
+}
+
+Tensor MambaLM::decode(const int32_t* ids, InferenceState& state) {
+  return forward(ids, state.batch, 1, state, /*all_logits=*/true, /*step=*/true);
+}
+
+Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& state,
+                        bool all_logits, bool step) {
+  require(batch > 0 && len > 0, "", "input ids", "need at least one token per sequence");
+  require(state.batch == batch && state.layers.size() == size_t(config_.n_layer), "",
+          "inference state", "was made for batch " + std::to_string(state.batch));
+  const int T = batch * len, D = config_.d_model, V = config_.vocab_size;
+  check_ids(ids, size_t(T));
+  Tensor h = Tensor::empty({T, D});    // residual stream
+  Tensor u = Tensor::empty({T, D});    // normalised input of the current mixer
+  Tensor out = Tensor::empty({T, D});  // mixer output, added to h by the next norm
+  backend_.embedding({T, D, V, ids, weights_.embedding.f32(), h.f32()});
+  const float eps = float(config_.norm_eps);
+  for (int i = 0; i < config_.n_layer; ++i) {
+    const LayerWeights& w = weights_.layers[i];
+    backend_.add_rmsnorm({T, D, h.f32(), i ? out.f32() : nullptr, w.norm.f32(), eps, u.f32()});
+    auto mixer = config_.arch == Arch::Mamba1 ? mamba1_mixer : mamba2_mixer;
+    mixer(config_, config_.layers[i], w, backend_, u.f32(), batch, len, state.layers[i],
+          out.f32(), step);
+  }
+  backend_.add_rmsnorm({T, D, h.f32(), out.f32(), weights_.norm_f.f32(), eps, u.f32()});
+  state.position += len;
+
+  const float* head_in = u.f32();
+  int rows = T;
+  Tensor last;
+  if (!all_logits && len > 1) {
+    last = Tensor::empty({batch, D});
+    for (int b = 0; b < batch; ++b)
+      std::memcpy(last.f32() + size_t(b) * D, u.f32() + (size_t(b) * len + len - 1) * D,
+                  sizeof(float) * D);
+    head_in = last.f32();
+    rows = batch;
+  }
+  Tensor logits = Tensor::empty({rows, V});
+  backend_.gemm({rows, V, D, head_in, D, weights_.lm_head.f32(), nullptr, logits.f32(), V, false});
+  return logits;
+}
+
+}  // namespace perfmamba

@@ -1,0 +1,47 @@
+#pragma once
+// The language model: embedding, n_layer residual blocks (RMSNorm + Mamba-1 or Mamba-2 mixer),
+// final RMSNorm and lm_head. Written once against the Backend interface.
+#include <cstdint>
+#include <vector>
+
+#include "perfmamba/backend/backend.hpp"
+#include "perfmamba/io/config.hpp"
+#include "perfmamba/model/inference_state.hpp"
+#include "perfmamba/model/weights.hpp"
+
+namespace perfmamba {
+
+class MambaLM {
+ public:
+  MambaLM(MambaConfig config, ModelWeights weights, Backend& backend);
+
+  const MambaConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  ModelWeights& mutable_weights() { return weights_; }
+  Backend& backend() { return backend_; }
+  InferenceState new_state(int batch) const { return InferenceState::zeros(config_, batch); }
+
+  // Runs `len` tokens of each of `batch` sequences (ids row-major [batch, len]) on top of
+  // `state`, which it advances. Logits: [batch * len, vocab] when all_logits, else
+  // [batch, vocab] for the last position. Prefill uses the chunked/parallel scan forms.
+  Tensor prefill(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits);
+  // One token per sequence through the recurrent step kernels: logits [batch, vocab].
+  Tensor decode(const int32_t* ids, InferenceState& state);
+
+ private:
+  Tensor forward(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits,
+                 bool step);
+  void check_ids(const int32_t* ids, size_t n) const;
+
+  MambaConfig config_;
+  ModelWeights weights_;
+  Backend& backend_;
+};
+
+// Mixers: u [batch*len, d_model] (normalised input) -> out [batch*len, d_model].
+void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
+                  const float* u, int batch, int len, LayerState& state, float* out, bool step);
+void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
+                  const float* u, int batch, int len, LayerState& state, float* out, bool step);
+
+}  // namespace perfmamba
