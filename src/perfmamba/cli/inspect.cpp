@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "perfmamba/cli/common.hpp"
+#include "perfmamba/io/checkpoint.hpp"
 #include "perfmamba/model/load.hpp"
 #include "perfmamba/model/model_stats.hpp"
 #include "perfmamba/model/presets.hpp"
@@ -76,6 +77,15 @@ void print_text(const nlohmann::json& j) {
               human_bytes(s["total"].get<double>()).c_str(),
               human_bytes(s["conv"].get<double>()).c_str(),
               human_bytes(s["ssm"].get<double>()).c_str());
+  if (j.contains("checkpoint")) {
+    const auto& k = j["checkpoint"];
+    std::string dtypes;
+    for (auto it = k["dtypes"].begin(); it != k["dtypes"].end(); ++it)
+      dtypes += (dtypes.empty() ? "" : ", ") + it.key() + " x" + std::to_string(it->get<int>());
+    std::printf("checkpoint   %d file(s), %s, %d tensors (%s), all shapes as config.json says\n",
+                k["files"].get<int>(), human_bytes(k["file_bytes"].get<double>()).c_str(),
+                k["tensors"].get<int>(), dtypes.c_str());
+  }
   std::printf("activations  %s per prefill token (one layer's buffers + residual stream)\n",
               human_bytes(j["prefill_activation_bytes_per_token"].get<double>()).c_str());
 }
@@ -87,7 +97,12 @@ void register_inspect(CLI::App& app) {
   add_model_options(*cmd, *opts);
   cmd->callback([opts] {
     const MambaConfig c = load_config(opts->model);
-    const nlohmann::json j = describe(opts->model, c);
+    nlohmann::json j = describe(opts->model, c);
+    if (!j["preset"].get<bool>()) {
+      const CheckpointSummary s = check_checkpoint(c, Checkpoint(opts->model));
+      j["checkpoint"] = {{"files", s.files}, {"file_bytes", s.file_bytes}, {"tensors", s.tensors},
+                         {"tensor_bytes", s.tensor_bytes}, {"dtypes", s.dtypes}};
+    }
     if (opts->json) print_json(j);
     else print_text(j);
   });

@@ -56,17 +56,37 @@ void finalize_weights(const MambaConfig& c, ModelWeights& w) {
   if (c.tie_embeddings) w.lm_head = w.embedding;
 }
 
+namespace {
+const TensorEntry& find_checked(const Checkpoint& ckpt, const WeightSlot& slot) {
+  const TensorEntry* e = ckpt.find(slot.name);
+  require(e != nullptr, ckpt.dir(), "tensor '" + slot.name + "'",
+          "missing from the checkpoint (expected shape " + shape_str(slot.shape) + ")");
+  require(e->shape == slot.shape, *e->file, "tensor '" + slot.name + "'",
+          "shape " + shape_str(e->shape) + " does not match config.json, which implies " +
+              shape_str(slot.shape));
+  return *e;
+}
+}  // namespace
+
+CheckpointSummary check_checkpoint(const MambaConfig& c, const Checkpoint& ckpt) {
+  CheckpointSummary s;
+  ModelWeights unused;
+  for (const WeightSlot& slot : weight_slots(c, unused)) {
+    const TensorEntry& e = find_checked(ckpt, slot);
+    s.tensors += 1;
+    s.tensor_bytes += e.nbytes;
+    s.dtypes[dtype_name(e.dtype)] += 1;
+  }
+  s.files = int(ckpt.files().size());
+  s.file_bytes = ckpt.total_bytes();
+  return s;
+}
+
 ModelWeights load_weights(const MambaConfig& c, const Checkpoint& ckpt) {
   ModelWeights w;
   std::set<std::string> used;
   for (const WeightSlot& slot : weight_slots(c, w)) {
-    const TensorEntry* e = ckpt.find(slot.name);
-    require(e != nullptr, ckpt.dir(), "tensor '" + slot.name + "'",
-            "missing from the checkpoint (expected shape " + shape_str(slot.shape) + ")");
-    require(e->shape == slot.shape, *e->file, "tensor '" + slot.name + "'",
-            "shape " + shape_str(e->shape) + " does not match config.json, which implies " +
-                shape_str(slot.shape));
-    *slot.tensor = entry_to_f32(*e);
+    *slot.tensor = entry_to_f32(find_checked(ckpt, slot));
     used.insert(slot.name);
   }
   // A tied checkpoint may still carry lm_head.weight (an explicit copy): accepted, unused.

@@ -3,6 +3,7 @@
 // its Hugging Face tensor name, shape and component. That table is the single place where the
 // checkpoint layout is described: loading, export and `inspect` all walk it.
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,14 @@ struct WeightSlot {
 // Every tensor the checkpoint holds for this config, in a stable order. lm_head is listed
 // only when the embeddings are not tied.
 std::vector<WeightSlot> weight_slots(const MambaConfig& c, ModelWeights& w);
+
+struct CheckpointSummary {
+  int tensors = 0, files = 0;
+  size_t tensor_bytes = 0, file_bytes = 0;
+  std::map<std::string, int> dtypes;  // storage dtype -> tensor count
+};
+// Checks that every expected tensor is present with its shape, without converting anything.
+CheckpointSummary check_checkpoint(const MambaConfig& c, const Checkpoint& ckpt);
 
 // Loads and validates all tensors; warns (stderr) about tensors the checkpoint has that the
 // model does not use.

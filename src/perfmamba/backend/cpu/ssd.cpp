@@ -51,10 +51,13 @@ void chunk_head(const SsdParams& p, int b, int h, int t0, int q, const float* CB
   }
   // M = (C B^T) o decay(t, s) o delta(s), lower triangular
   w.M.assign(size_t(q) * q, 0.0f);
-  for (int t = 0; t < q; ++t)
+  for (int t = 0; t < q; ++t) {
+    const double ct = w.cum[t];
+#pragma omp simd
     for (int s = 0; s <= t; ++s)
       w.M[size_t(t) * q + s] =
-          CB[size_t(t) * q + s] * float(std::exp(w.cum[t] - w.cum[s])) * w.delta[s];
+          CB[size_t(t) * q + s] * exp_fast(float(ct - w.cum[s])) * w.delta[s];
+  }
   float* y = p.y + row0 * p.ldy + size_t(h) * P;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q, P, q, 1.0f, w.M.data(), q, r0.x,
               p.ldx, 0.0f, y, p.ldy);
@@ -119,7 +122,7 @@ void ssd_recurrent(const SsdParams& p) {
         const size_t row = size_t(b) * p.len + t;
         const Rows r = rows(p, row, h);
         const float delta = discretize(p, r.dt_raw, h);
-        const float dA = std::exp(delta * p.A[h]);
+        const float dA = exp_fast(delta * p.A[h]);
         float* y = p.y + row * p.ldy + size_t(h) * P;
         for (int i = 0; i < P; ++i) {
           float* s = S + size_t(i) * N;

@@ -1,0 +1,106 @@
+// The perfmamba binary end to end: output formats, exit codes and one-line errors.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "perfmamba/io/safetensors.hpp"
+#include "testing.hpp"
+#include "testing_files.hpp"
+
+namespace perfmamba {
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+Result run(const std::string& args) {
+  testing::TempDir tmp;
+  const std::string cmd = std::string(PERFMAMBA_BIN) + " " + args + " 2>" + tmp.file("err");
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  std::ifstream ef(tmp.file("err"));
+  std::string err((std::istreambuf_iterator<char>(ef)), std::istreambuf_iterator<char>());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err};
+}
+
+const std::string kM1 = testing::fixtures_dir() + "/golden/m1_basic";
+
+TEST(Cli, InspectPresetAsTextAndJson) {
+  Result r = run("inspect --model mamba-130m");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("129.14M"), std::string::npos) << r.out;
+  r = run("inspect --model mamba2-130m --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["arch"], "mamba2");
+  EXPECT_EQ(j["n_heads"], 24);
+  EXPECT_EQ(j["state_bytes_per_token"], 0);
+}
+
+TEST(Cli, InspectModelDirectory) {
+  Result r = run("inspect --model " + kM1 + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["d_inner"], 72);
+  EXPECT_EQ(j["checkpoint"]["tensors"], 22);  // embedding + 2 x 10 per layer + norm_f
+}
+
+TEST(Cli, RunGreedyStartsAtTheReferenceArgmax) {
+  // Prompt = the fixture's first row up to prompt_len; first generated id = argmax of the
+  // transformers logits at the prompt's last position.
+  SafetensorsFile ref(kM1 + "/reference.safetensors");
+  Tensor ids = entry_to_tensor(*ref.find("input_ids"));
+  Tensor logits = entry_to_f32(*ref.find("logits"));
+  const int64_t P = static_cast<const int64_t*>(entry_to_tensor(*ref.find("prompt_len")).raw())[0];
+  const int64_t V = logits.dim(2);
+  std::string prompt;
+  for (int64_t t = 0; t < P; ++t)
+    prompt += (t ? "," : "") + std::to_string(static_cast<const int64_t*>(ids.raw())[t]);
+  const float* row = logits.f32() + (P - 1) * V;
+  const int want = int(std::max_element(row, row + V) - row);
+
+  Result r = run("run --model " + kM1 + " --ids " + prompt + " -n 4 --ignore-eos --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["generated_ids"].size(), 4u);
+  EXPECT_EQ(j["generated_ids"][0], want);
+  r = run("run --model " + kM1 + " --ids " + prompt + " -n 4 --ignore-eos");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string text;
+  for (const auto& v : j["generated_ids"]) text += (text.empty() ? "" : " ") + std::to_string(v.get<int>());
+  EXPECT_EQ(r.out, text + "\n");
+  EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
+}
+
+TEST(Cli, BadInputsExitNonZeroWithOneLine) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"run --model /no/such/dir --ids 1", "/no/such/dir"},
+      {"run --model " + kM1 + " --ids 1,x", "--ids"},
+      {"run --model " + kM1 + " --ids 5000", "outside the vocabulary"},
+      {"inspect --model " + testing::fixtures_dir(), "config.json"},
+      {"inspect", "--model"},
+      {"frobnicate", "subcommand"},
+  };
+  for (const auto& [args, fragment] : cases) {
+    SCOPED_TRACE(args);
+    Result r = run(args);
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+    if (args.find("--model") != std::string::npos) {
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace perfmamba
