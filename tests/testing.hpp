@@ -62,3 +62,8 @@ double rel_error(const std::vector<A>& a, const std::vector<B>& b) {
 inline std::string fixtures_dir() { return PERFMAMBA_FIXTURES; }
 
 }  // namespace perfmamba::testing
+
+namespace perfmamba::testing {
+inline std::string shared_data_dir() { return PERFMAMBA_SHARED_DATA; }
+inline std::string models_dir() { return PERFMAMBA_MODELS; }
+}  // namespace perfmamba::testing

@@ -65,7 +65,7 @@ TEST(Cli, RunGreedyStartsAtTheReferenceArgmax) {
   const int64_t V = logits.dim(2);
   std::string prompt;
   for (int64_t t = 0; t < P; ++t)
-    prompt += (t ? "," : "") + std::to_string(static_cast<const int64_t*>(ids.raw())[t]);
+    prompt.append(t ? "," : "").append(std::to_string(static_cast<const int64_t*>(ids.raw())[t]));
   const float* row = logits.f32() + (P - 1) * V;
   const int want = int(std::max_element(row, row + V) - row);
 
@@ -77,7 +77,7 @@ TEST(Cli, RunGreedyStartsAtTheReferenceArgmax) {
   r = run("run --model " + kM1 + " --ids " + prompt + " -n 4 --ignore-eos");
   ASSERT_EQ(r.code, 0) << r.err;
   std::string text;
-  for (const auto& v : j["generated_ids"]) text += (text.empty() ? "" : " ") + std::to_string(v.get<int>());
+  for (const auto& v : j["generated_ids"]) text.append(text.empty() ? "" : " ").append(std::to_string(v.get<int>()));
   EXPECT_EQ(r.out, text + "\n");
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
 }
