@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "perfmamba/core/error.hpp"
 #include "perfmamba/model/presets.hpp"
@@ -45,6 +46,15 @@ std::vector<int32_t> parse_ids(const std::string& text) {
   }
   require(!ids.empty(), "", "--ids", "no token ids given");
   return ids;
+}
+
+std::string tokenizer_path(const std::string& model, const std::string& explicit_path, bool required) {
+  if (!explicit_path.empty()) return explicit_path;
+  const std::string candidate = model + "/tokenizer.json";
+  if (std::filesystem::exists(candidate)) return candidate;
+  require(!required, model, "tokenizer.json",
+          "not found; give --tokenizer PATH (presets have none) or token ids with --ids");
+  return "";
 }
 
 void print_json(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }

@@ -19,10 +19,14 @@ void add_model_options(CLI::App& app, CommonOptions& o);
 void apply_threads(const CommonOptions& o);
 std::vector<int32_t> parse_ids(const std::string& text);  // "1,2, 3" -> {1,2,3}
 void print_json(const nlohmann::json& j);
+// The tokenizer to use for a model: --tokenizer if given, else <model dir>/tokenizer.json.
+// Empty when none exists and !required; an Error naming the path when required.
+std::string tokenizer_path(const std::string& model, const std::string& explicit_path, bool required);
 std::string human_bytes(double bytes);
 std::string human_count(double n);
 
 void register_inspect(CLI::App& app);
 void register_run(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace perfmamba::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "perfmamba 0.1.0");
   perfmamba::cli::register_inspect(app);
   perfmamba::cli::register_run(app);
+  perfmamba::cli::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
