@@ -60,14 +60,18 @@ def linear_scan(log_a, u, chunk=16):
     log_a = log_a.clamp(min=-5.0).unflatten(1, (n, chunk))
     u = u.unflatten(1, (n, chunk))
     cum = torch.cumsum(log_a, dim=2)
-    local = torch.exp(cum) * torch.cumsum(torch.exp(-cum) * u, dim=2)
     decay = torch.exp(cum)  # from the chunk start to each step
-    outs, carry = [], None
+    local = decay * torch.cumsum(torch.exp(-cum) * u, dim=2)
+    # Carries between chunks on the small (b, n, ...) tensors of chunk ends only: slicing the
+    # full tensors chunk by chunk would make autograd zero-fill a full-size gradient per slice.
+    last_local, last_decay = local[:, :, -1], decay[:, :, -1]
+    carry = torch.zeros_like(last_local[:, 0])
+    carries = []
     for c in range(n):
-        h = local[:, c] if carry is None else local[:, c] + decay[:, c] * carry.unsqueeze(1)
-        outs.append(h)
-        carry = h[:, -1]
-    return torch.stack(outs, 1).flatten(1, 2)[:, :l]
+        carries.append(carry)
+        carry = last_local[:, c] + last_decay[:, c] * carry
+    h = local + decay * torch.stack(carries, 1).unsqueeze(2)
+    return h.flatten(1, 2)[:, :l]
 
 
 class Mamba1Mixer(nn.Module):
@@ -98,11 +102,14 @@ class Mamba1Mixer(nn.Module):
         # The (b, l, e, n) intermediates are recomputed in backward instead of stored: kept, they
         # would need ~8 GB per layer at batch 32 x 512.
         if torch.is_grad_enabled():
-            y = checkpoint(self.scan, delta, A, xf, B.float(), C.float(), use_reentrant=False)
+            y = checkpoint(Mamba1Mixer.scan_impl, delta, A, xf, B.float(), C.float(), use_reentrant=False)
         else:
             y = self.scan(delta, A, xf, B.float(), C.float())
         y = y + self.D * xf
         return self.out_proj((y * F.silu(z.float())).to(h.dtype))
+
+    # Training may swap in torch.compile(scan): fused, it avoids ~15 passes over (b, l, e, n).
+    scan_impl = None
 
     @staticmethod
     def scan(delta, A, x, B, C):
@@ -172,6 +179,9 @@ class Mamba2Mixer(nn.Module):
         xh = x.float().view(b, l, self.h, self.p)
         y = ssd_chunked(xh, dt, A, B, C, self.chunk) + self.D.view(1, 1, -1, 1) * xh
         return self.out_proj(self.norm(y.flatten(2), z).to(hid.dtype))
+
+
+Mamba1Mixer.scan_impl = Mamba1Mixer.scan
 
 
 class Block(nn.Module):

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from mamba_torch import MambaLM  # noqa: E402
+from mamba_torch import Mamba1Mixer, MambaLM  # noqa: E402
 
 CONFIGS = {
     "mamba1": dict(hidden_size=384, num_hidden_layers=8, state_size=16, expand=2, intermediate_size=768,
@@ -93,6 +93,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile-scan", action="store_true", help="torch.compile the Mamba-1 scan (falls back to eager)")
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -109,6 +110,8 @@ def main():
     model = MambaLM(cfg, args.arch).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     forward = torch.compile(model) if args.compile else model
+    if args.compile_scan and args.arch == "mamba1":
+        Mamba1Mixer.scan_impl = torch.compile(Mamba1Mixer.scan)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.dim() < 2 or "A_log" in name or name.endswith(".D") else decay).append(p)
@@ -127,11 +130,22 @@ def main():
             g["lr"] = lr
         starts = torch.randint(0, train.numel() - args.ctx - 1, (args.batch,), generator=gen)
         x = torch.stack([train[s: s + args.ctx + 1] for s in starts]).to(device, non_blocking=True)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-            logits = forward(x[:, :-1])
-        loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        def loss_and_backward():
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                logits = forward(x[:, :-1])
+            loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            return loss
+
+        try:
+            loss = loss_and_backward()
+        except Exception as e:  # a failed compile must not cost the run
+            if step > 0 or Mamba1Mixer.scan_impl is Mamba1Mixer.scan:
+                raise
+            print(f"compiled scan failed ({type(e).__name__}: {e}); falling back to eager", flush=True)
+            Mamba1Mixer.scan_impl = Mamba1Mixer.scan
+            loss = loss_and_backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
