@@ -102,7 +102,7 @@ TEST(Config, BadConfigsNameTheField) {
 
 TEST(Config, InvalidJsonTextIsOneLineWithPosition) {
   expect_error([] { parse_json_lenient("{\"a\": 1,,}", "config.json"); }, {"config.json", "invalid JSON"});
-  expect_error([] { read_hf_config("/nonexistent/config.json"); }, {"/nonexistent/config.json", "cannot open"});
+  expect_error([] { read_config("/nonexistent/config.json"); }, {"/nonexistent/config.json", "cannot open"});
 }
 
 }  // namespace

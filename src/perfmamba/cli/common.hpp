@@ -28,5 +28,6 @@ std::string human_count(double n);
 void register_inspect(CLI::App& app);
 void register_run(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_convert(CLI::App& app);
 
 }  // namespace perfmamba::cli

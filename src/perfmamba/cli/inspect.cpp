@@ -17,6 +17,7 @@ nlohmann::json describe(const std::string& spec, const MambaConfig& c) {
   j["model"] = spec;
   j["preset"] = preset_config(spec).has_value();
   j["arch"] = arch_name(c.arch);
+  j["layout"] = c.layout == Layout::HuggingFace ? "huggingface" : "state-spaces";
   j["d_model"] = c.d_model;
   j["n_layer"] = c.n_layer;
   j["vocab_size"] = c.vocab_size;
@@ -99,7 +100,7 @@ void register_inspect(CLI::App& app) {
     const MambaConfig c = load_config(opts->model);
     nlohmann::json j = describe(opts->model, c);
     if (!j["preset"].get<bool>()) {
-      const CheckpointSummary s = check_checkpoint(c, Checkpoint(opts->model));
+      const CheckpointSummary s = check_checkpoint(c, Checkpoint(opts->model, c.layout));
       j["checkpoint"] = {{"files", s.files}, {"file_bytes", s.file_bytes}, {"tensors", s.tensors},
                          {"tensor_bytes", s.tensor_bytes}, {"dtypes", s.dtypes}};
     }

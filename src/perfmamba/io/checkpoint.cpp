@@ -9,7 +9,7 @@
 namespace perfmamba {
 namespace fs = std::filesystem;
 
-Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
+Checkpoint::Checkpoint(const std::string& dir, Layout layout) : dir_(dir) {
   require(fs::is_directory(dir), dir, "", "not a model directory (or unknown preset name)");
   config_path_ = (fs::path(dir) / "config.json").string();
   require(fs::exists(config_path_), config_path_, "", "missing: a model directory needs config.json");
@@ -38,8 +38,12 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
     files_.push_back(std::make_unique<SafetensorsFile>(single));
     for (const auto& [name, e] : files_.back()->tensors()) index_[name] = &e;
   } else if (fs::exists(fs::path(dir) / "pytorch_model.bin")) {
-    throw Error(dir, "pytorch_model.bin",
-                "torch.save checkpoints are not supported yet: convert to safetensors");
+    torch_ = std::make_unique<TorchCheckpointFile>((fs::path(dir) / "pytorch_model.bin").string());
+    for (const auto& [name, e] : torch_->tensors()) {
+      // The one name that differs between the layouts.
+      const bool emb = layout == Layout::StateSpaces && name == "backbone.embedding.weight";
+      index_[emb ? "backbone.embeddings.weight" : name] = &e;
+    }
   } else {
     throw Error(dir, "", "no model.safetensors or model.safetensors.index.json");
   }
@@ -57,7 +61,7 @@ std::vector<std::string> Checkpoint::names() const {
 }
 
 size_t Checkpoint::total_bytes() const {
-  size_t n = 0;
+  size_t n = torch_ ? torch_->file_bytes() : 0;
   for (const auto& f : files_) n += f->file_bytes();
   return n;
 }

@@ -1,6 +1,7 @@
 #pragma once
-// A Hugging Face model directory: config.json plus model.safetensors, or shards listed by
-// model.safetensors.index.json. All shards are memory-mapped; tensors are looked up by name.
+// A model directory: config.json plus model.safetensors, shards listed by
+// model.safetensors.index.json, or a torch.save pytorch_model.bin. Files are memory-mapped;
+// tensors are looked up by name.
 #include <map>
 #include <memory>
 #include <string>
@@ -8,12 +9,15 @@
 
 #include "perfmamba/io/config.hpp"
 #include "perfmamba/io/safetensors.hpp"
+#include "perfmamba/io/torch_checkpoint.hpp"
 
 namespace perfmamba {
 
+// Tensors are indexed by their Hugging Face names whatever the layout: a state-spaces
+// checkpoint's names are mapped on open.
 class Checkpoint {
  public:
-  explicit Checkpoint(const std::string& dir);
+  Checkpoint(const std::string& dir, Layout layout = Layout::HuggingFace);
   const std::string& dir() const { return dir_; }
   const std::string& config_path() const { return config_path_; }
   const TensorEntry* find(const std::string& name) const;
@@ -24,6 +28,7 @@ class Checkpoint {
  private:
   std::string dir_, config_path_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::unique_ptr<TorchCheckpointFile> torch_;
   std::map<std::string, const TensorEntry*> index_;
 };
 

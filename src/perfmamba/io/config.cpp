@@ -79,7 +79,9 @@ void read_layer_overrides(const JsonFields& f, MambaConfig& c) {
   }
 }
 
-void check_size(const MambaConfig& c, const std::string& file) {
+}  // namespace
+
+void check_model_size(const MambaConfig& c, const std::string& file) {
   double params = 2.0 * c.vocab_size * c.d_model;
   for (const auto& l : c.layers) {
     const double proj = c.arch == Arch::Mamba1 ? 2.0 * l.d_inner : c.in_proj_dim(l);
@@ -88,7 +90,6 @@ void check_size(const MambaConfig& c, const std::string& file) {
   require(params <= kMaxParams, file, "(model size)",
           "the sizes describe " + std::to_string(params) + " parameters, which is absurd");
 }
-}  // namespace
 
 const char* arch_name(Arch a) { return a == Arch::Mamba1 ? "mamba1" : "mamba2"; }
 
@@ -166,7 +167,7 @@ MambaConfig parse_hf_config(const json& j, const std::string& file) {
   }
   c.layers.assign(size_t(c.n_layer), l);
   read_layer_overrides(f, c);
-  check_size(c, file);
+  check_model_size(c, file);
 
   std::string unknown;
   for (auto it = j.begin(); it != j.end(); ++it)
@@ -177,8 +178,12 @@ MambaConfig parse_hf_config(const json& j, const std::string& file) {
   return c;
 }
 
-MambaConfig read_hf_config(const std::string& path) {
-  return parse_hf_config(parse_json_lenient(read_text_file(path), path), path);
+MambaConfig read_config(const std::string& path) {
+  const json j = parse_json_lenient(read_text_file(path), path);
+  // The authors' layout names the width d_model and nests the mixer settings in ssm_cfg.
+  if (j.is_object() && j.contains("d_model") && !j.contains("hidden_size"))
+    return parse_state_spaces_config(j, path);
+  return parse_hf_config(j, path);
 }
 
 json to_hf_config(const MambaConfig& c) {
@@ -198,7 +203,9 @@ json to_hf_config(const MambaConfig& c) {
   if (c.eos_token_id >= 0) j["eos_token_id"] = c.eos_token_id;
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.pad_token_id >= 0) j["pad_token_id"] = c.pad_token_id;
-  j["expand"] = double(l0.d_inner) / c.d_model;
+  // transformers' config classes type `expand` as int: write it as one when it is whole.
+  if (l0.d_inner % c.d_model == 0) j["expand"] = l0.d_inner / c.d_model;
+  else j["expand"] = double(l0.d_inner) / c.d_model;
   if (c.arch == Arch::Mamba1) {
     j["architectures"] = {"MambaForCausalLM"};
     j["model_type"] = "mamba";

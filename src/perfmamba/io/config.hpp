@@ -8,6 +8,9 @@
 namespace perfmamba {
 
 enum class Arch { Mamba1, Mamba2 };
+// Where a checkpoint comes from: Hugging Face transformers (MambaForCausalLM / Mamba2ForCausalLM,
+// safetensors) or the authors' state-spaces layout (d_model + ssm_cfg, torch.save).
+enum class Layout { HuggingFace, StateSpaces };
 const char* arch_name(Arch a);  // "mamba1" / "mamba2"
 
 // Sizes that may differ from layer to layer (pruned models). d_inner = n_heads * head_dim for
@@ -22,6 +25,7 @@ struct LayerDims {
 
 struct MambaConfig {
   Arch arch = Arch::Mamba1;
+  Layout layout = Layout::HuggingFace;
   int d_model = 0;
   int n_layer = 0;
   int vocab_size = 0;
@@ -53,9 +57,12 @@ struct MambaConfig {
   int in_proj_dim(const LayerDims& l) const;
 };
 
-// Reads and validates config.json. Errors name the file and the offending field.
-MambaConfig read_hf_config(const std::string& path);
+// Reads and validates config.json of either layout. Errors name the file and the field.
+MambaConfig read_config(const std::string& path);
 MambaConfig parse_hf_config(const nlohmann::json& j, const std::string& file);
+MambaConfig parse_state_spaces_config(const nlohmann::json& j, const std::string& file);
 nlohmann::json to_hf_config(const MambaConfig& c);
+// Refuses sizes that describe an absurd model (over 1e12 parameters).
+void check_model_size(const MambaConfig& c, const std::string& file);
 
 }  // namespace perfmamba

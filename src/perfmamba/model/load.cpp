@@ -3,14 +3,24 @@
 #include <chrono>
 #include <filesystem>
 
+#include "perfmamba/core/error.hpp"
 #include "perfmamba/io/checkpoint.hpp"
 #include "perfmamba/model/presets.hpp"
 
 namespace perfmamba {
 
+namespace {
+MambaConfig read_directory_config(const std::string& dir) {
+  require(std::filesystem::is_directory(dir), dir, "", "not a model directory (or unknown preset name)");
+  const std::string path = (std::filesystem::path(dir) / "config.json").string();
+  require(std::filesystem::exists(path), path, "", "missing: a model directory needs config.json");
+  return read_config(path);
+}
+}  // namespace
+
 MambaConfig load_config(const std::string& spec) {
   if (auto c = preset_config(spec)) return *c;
-  return read_hf_config((std::filesystem::path(spec) / "config.json").string());
+  return read_directory_config(spec);
 }
 
 LoadedModel load_model(const std::string& spec, Backend& backend, uint64_t seed) {
@@ -21,8 +31,8 @@ LoadedModel load_model(const std::string& spec, Backend& backend, uint64_t seed)
     out.is_preset = true;
     out.model = std::make_unique<MambaLM>(*preset, random_weights(*preset, seed), backend);
   } else {
-    Checkpoint ckpt(spec);
-    MambaConfig c = read_hf_config(ckpt.config_path());
+    MambaConfig c = read_directory_config(spec);
+    Checkpoint ckpt(spec, c.layout);
     out.checkpoint_bytes = ckpt.total_bytes();
     out.model = std::make_unique<MambaLM>(c, load_weights(c, ckpt), backend);
   }
