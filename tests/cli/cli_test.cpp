@@ -102,5 +102,57 @@ TEST(Cli, BadInputsExitNonZeroWithOneLine) {
   }
 }
 
+const std::string kM2Text = testing::models_dir() + "/mamba2-victorian";
+
+TEST(Cli, TextGenerationAndItsBadInputs) {
+  testing::TempDir tmp;
+  // Greedy text is deterministic; stdin works as the prompt file.
+  Result a = run("run -m " + kM2Text + " -p 'It was a dark night' -n 12 --json");
+  ASSERT_EQ(a.code, 0) << a.err;
+  const auto ja = nlohmann::json::parse(a.out);
+  testing::write_bytes(tmp.file("prompt.txt"), "It was a dark night");
+  Result b = run("run -m " + kM2Text + " --prompt-file - -n 12 --json < " + tmp.file("prompt.txt"));
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(nlohmann::json::parse(b.out)["text"], ja["text"]);
+  EXPECT_FALSE(ja["text"].get<std::string>().empty());
+  // An empty prompt starts from end-of-text (documented), so it generates.
+  Result e = run("run -m " + kM2Text + " -p '' -n 5 --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(nlohmann::json::parse(e.out)["prompt_ids"], nlohmann::json::array({0}));
+
+  testing::write_bytes(tmp.file("bad.txt"), "caf\xc3 ok");
+  testing::write_bytes(tmp.file("tokenizer.json"), R"({"model": {"type": "Unigram", "vocab": []}, "pre_tokenizer": null})");
+  const std::pair<std::string, std::string> bad[] = {
+      {"run -m mamba-130m -p hello", "tokenizer.json"},
+      {"run -m " + kM2Text + " --tokenizer " + tmp.file("tokenizer.json") + " -p hi", "model.type"},
+      {"run -m " + kM2Text + " --prompt-file " + tmp.file("bad.txt"), "invalid UTF-8 at byte offset 3"},
+      {"run -m " + kM2Text + " -p 'a long prompt of many words' --ctx 2", "longer than --ctx 2"},
+      {"eval -m " + kM2Text + " --ppl " + tmp.file("bad.txt"), "bad.txt"},
+      {"eval -m " + kM2Text + " --ppl " + tmp.file("missing.txt"), "missing.txt"},
+  };
+  for (const auto& [args, fragment] : bad) {
+    SCOPED_TRACE(args);
+    Result r = run(args);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+TEST(Cli, ConvertRefusesToOverwrite) {
+  testing::TempDir tmp;
+  const std::string ss = testing::fixtures_dir() + "/state_spaces/m1_f32";
+  Result r = run("convert -m " + ss + " -o " + tmp.file("out"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("convert -m " + ss + " -o " + tmp.file("out"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  r = run("convert -m " + ss + " -o " + tmp.file("out") + " --force --dtype bf16");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run("inspect -m " + tmp.file("out") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["checkpoint"]["dtypes"]["BF16"], 22);
+}
+
 }  // namespace
 }  // namespace perfmamba

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <string>
 
 #include "perfmamba/core/error.hpp"
 
@@ -12,6 +13,7 @@ struct Counters {
   std::atomic<int64_t> current{0}, peak{0}, count{0};
 };
 Counters g_counters[2];
+DeviceMemoryOps g_device_ops[2];
 
 void account(Device d, int64_t delta) {
   auto& c = g_counters[static_cast<int>(d)];
@@ -25,8 +27,22 @@ void account(Device d, int64_t delta) {
 
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
+void register_device_memory(Device device, const DeviceMemoryOps& ops) {
+  g_device_ops[static_cast<int>(device)] = ops;
+}
+
+const DeviceMemoryOps& device_memory(Device device) {
+  const auto& ops = g_device_ops[static_cast<int>(device)];
+  if (!ops.alloc) throw Error("", "device", std::string(device_name(device)) + " is not available in this build or process");
+  return ops;
+}
+
 void* allocate(Device device, size_t bytes) {
-  if (device != Device::CPU) throw Error("", "device", "allocation on this device goes through its backend");
+  if (device != Device::CPU) {
+    void* p = bytes ? device_memory(device).alloc(bytes) : nullptr;
+    account(device, int64_t(bytes));
+    return p;
+  }
   // 64-byte alignment: whole cache lines and aligned AVX-512 loads.
   const size_t rounded = (bytes + 63) / 64 * 64;
   void* p = rounded ? std::aligned_alloc(64, rounded) : nullptr;
@@ -37,6 +53,7 @@ void* allocate(Device device, size_t bytes) {
 
 void release(Device device, void* ptr, size_t bytes) {
   if (device == Device::CPU) std::free(ptr);
+  else if (ptr) device_memory(device).free(ptr);
   account(device, -int64_t(bytes));
 }
 

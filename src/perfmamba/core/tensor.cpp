@@ -39,8 +39,19 @@ Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(Shape shape, DType dtype, Device device) {
   Tensor t = empty(std::move(shape), dtype, device);
-  if (device != Device::CPU) throw std::logic_error("Tensor::zeros on a device tensor");
-  if (t.nbytes()) std::memset(t.raw(), 0, t.nbytes());
+  if (!t.nbytes()) return t;
+  if (device == Device::CPU) std::memset(t.raw(), 0, t.nbytes());
+  else device_memory(device).memset_zero(t.raw(), t.nbytes());
+  return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == device_) return *this;
+  Tensor t = empty(shape_, dtype_, device);
+  if (!nbytes()) return t;
+  if (device_ == Device::CPU) device_memory(device).copy(t.raw(), raw(), nbytes(), 0);
+  else if (device == Device::CPU) device_memory(device_).copy(t.raw(), raw(), nbytes(), 1);
+  else throw std::logic_error("copy between two accelerators");
   return t;
 }
 
@@ -54,8 +65,9 @@ Tensor Tensor::reshaped(Shape shape) const {
 
 Tensor Tensor::clone() const {
   Tensor t = empty(shape_, dtype_, device_);
-  if (device_ != Device::CPU) throw std::logic_error("Tensor::clone on a device tensor");
-  if (nbytes()) std::memcpy(t.raw(), raw(), nbytes());
+  if (!nbytes()) return t;
+  if (device_ == Device::CPU) std::memcpy(t.raw(), raw(), nbytes());
+  else device_memory(device_).copy(t.raw(), raw(), nbytes(), 2);
   return t;
 }
 

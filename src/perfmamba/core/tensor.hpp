@@ -39,6 +39,8 @@ class Tensor {
   // Same buffer, new shape of equal element count.
   Tensor reshaped(Shape shape) const;
   Tensor clone() const;
+  // A copy on another device (this tensor itself when already there).
+  Tensor to(Device device) const;
 
  private:
   struct Buffer {

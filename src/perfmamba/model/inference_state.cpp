@@ -8,12 +8,12 @@ Shape ssm_shape(const MambaConfig& c, const LayerDims& l, int batch) {
 }
 }  // namespace
 
-InferenceState InferenceState::zeros(const MambaConfig& c, int batch) {
+InferenceState InferenceState::zeros(const MambaConfig& c, int batch, Device device) {
   InferenceState s;
   s.batch = batch;
   for (const auto& l : c.layers)
-    s.layers.push_back({Tensor::zeros({batch, c.d_conv - 1, c.conv_dim(l)}),
-                        Tensor::zeros(ssm_shape(c, l, batch))});
+    s.layers.push_back({Tensor::zeros({batch, c.d_conv - 1, c.conv_dim(l)}, DType::F32, device),
+                        Tensor::zeros(ssm_shape(c, l, batch), DType::F32, device)});
   return s;
 }
 

@@ -19,7 +19,7 @@ struct InferenceState {
   int64_t position = 0;  // tokens consumed so far
   std::vector<LayerState> layers;
 
-  static InferenceState zeros(const MambaConfig& c, int batch);
+  static InferenceState zeros(const MambaConfig& c, int batch, Device device = Device::CPU);
   size_t bytes() const;
 };
 

@@ -9,22 +9,23 @@ void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
   const int T = batch * len, D = c.d_model, E = l.d_inner, N = l.d_state, R = c.dt_rank;
   const int xz_dim = 2 * E, dbc_dim = R + 2 * N;
   auto bias = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
+  const Device dev = be.device();
 
-  Tensor xz = Tensor::empty({T, xz_dim});
+  Tensor xz = Tensor::empty({T, xz_dim}, DType::F32, dev);
   be.gemm({T, xz_dim, D, u, D, w.in_proj.f32(), bias(w.in_proj_bias), xz.f32(), xz_dim, false});
 
-  Tensor x = Tensor::empty({T, E});
+  Tensor x = Tensor::empty({T, E}, DType::F32, dev);
   be.conv1d({batch, len, E, c.d_conv, xz.f32(), xz_dim, w.conv_weight.f32(), bias(w.conv_bias),
              state.conv_state.f32(), true, x.f32(), E});
 
-  Tensor dbc = Tensor::empty({T, dbc_dim});
+  Tensor dbc = Tensor::empty({T, dbc_dim}, DType::F32, dev);
   be.gemm({T, dbc_dim, E, x.f32(), E, w.x_proj.f32(), nullptr, dbc.f32(), dbc_dim, false});
 
   // dt_proj without its bias: the scan adds it inside softplus.
-  Tensor dt = Tensor::empty({T, E});
+  Tensor dt = Tensor::empty({T, E}, DType::F32, dev);
   be.gemm({T, E, R, dbc.f32(), dbc_dim, w.dt_proj.f32(), nullptr, dt.f32(), E, false});
 
-  Tensor y = Tensor::empty({T, E});
+  Tensor y = Tensor::empty({T, E}, DType::F32, dev);
   SelectiveScanParams sp;
   sp.batch = batch;
   sp.len = len;

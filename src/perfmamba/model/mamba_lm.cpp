@@ -8,7 +8,9 @@
 namespace perfmamba {
 
 MambaLM::MambaLM(MambaConfig config, ModelWeights weights, Backend& backend)
-    : config_(std::move(config)), weights_(std::move(weights)), backend_(backend) {}
+    : config_(std::move(config)), weights_(std::move(weights)), backend_(backend) {
+  if (backend_.device() != Device::CPU) move_weights(config_, weights_, backend_.device());
+}
 
 void MambaLM::check_ids(const int32_t* ids, size_t n) const {
   for (size_t i = 0; i < n; ++i)
@@ -33,10 +35,14 @@ Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& 
           "inference state", "was made for batch " + std::to_string(state.batch));
   const int T = batch * len, D = config_.d_model, V = config_.vocab_size;
   check_ids(ids, size_t(T));
-  Tensor h = Tensor::empty({T, D});    // residual stream
-  Tensor u = Tensor::empty({T, D});    // normalised input of the current mixer
-  Tensor out = Tensor::empty({T, D});  // mixer output, added to h by the next norm
-  backend_.embedding({T, D, V, ids, weights_.embedding.f32(), h.f32()});
+  const Device dev = backend_.device();
+  Tensor h = Tensor::empty({T, D}, DType::F32, dev);    // residual stream
+  Tensor u = Tensor::empty({T, D}, DType::F32, dev);    // normalised input of the current mixer
+  Tensor out = Tensor::empty({T, D}, DType::F32, dev);  // mixer output, added to h by the next norm
+  Tensor ids_host = Tensor::empty({T}, DType::I32);
+  std::memcpy(ids_host.raw(), ids, sizeof(int32_t) * size_t(T));
+  const Tensor ids_dev = ids_host.to(dev);
+  backend_.embedding({T, D, V, static_cast<const int32_t*>(ids_dev.raw()), weights_.embedding.f32(), h.f32()});
   const float eps = float(config_.norm_eps);
   for (int i = 0; i < config_.n_layer; ++i) {
     const LayerWeights& w = weights_.layers[i];
@@ -50,18 +56,16 @@ Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& 
 
   const float* head_in = u.f32();
   int rows = T;
-  Tensor last;
   if (!all_logits && len > 1) {
-    last = Tensor::empty({batch, D});
-    for (int b = 0; b < batch; ++b)
-      std::memcpy(last.f32() + size_t(b) * D, u.f32() + (size_t(b) * len + len - 1) * D,
-                  sizeof(float) * D);
-    head_in = last.f32();
+    // The last row of each sequence: rows len-1, 2 len-1, ... of u, a strided view.
+    head_in = u.f32() + size_t(len - 1) * D;
     rows = batch;
   }
-  Tensor logits = Tensor::empty({rows, V});
-  backend_.gemm({rows, V, D, head_in, D, weights_.lm_head.f32(), nullptr, logits.f32(), V, false});
-  return logits;
+  Tensor logits = Tensor::empty({rows, V}, DType::F32, dev);
+  backend_.gemm({rows, V, D, head_in, len > 1 && !all_logits ? len * D : D, weights_.lm_head.f32(), nullptr,
+                 logits.f32(), V, false});
+  backend_.synchronize();
+  return logits.to(Device::CPU);
 }
 
 }  // namespace perfmamba

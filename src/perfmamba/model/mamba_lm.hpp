@@ -19,11 +19,14 @@ class MambaLM {
   const ModelWeights& weights() const { return weights_; }
   ModelWeights& mutable_weights() { return weights_; }
   Backend& backend() { return backend_; }
-  InferenceState new_state(int batch) const { return InferenceState::zeros(config_, batch); }
+  InferenceState new_state(int batch) const {
+    return InferenceState::zeros(config_, batch, backend_.device());
+  }
 
-  // Runs `len` tokens of each of `batch` sequences (ids row-major [batch, len]) on top of
-  // `state`, which it advances. Logits: [batch * len, vocab] when all_logits, else
-  // [batch, vocab] for the last position. Prefill uses the chunked/parallel scan forms.
+  // Runs `len` tokens of each of `batch` sequences (ids row-major [batch, len], host memory) on
+  // top of `state`, which it advances. Logits (host memory): [batch * len, vocab] when
+  // all_logits, else [batch, vocab] for the last position. Prefill uses the chunked/parallel
+  // scan forms.
   Tensor prefill(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits);
   // One token per sequence through the recurrent step kernels: logits [batch, vocab].
   Tensor decode(const int32_t* ids, InferenceState& state);

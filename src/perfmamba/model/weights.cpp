@@ -82,6 +82,12 @@ CheckpointSummary check_checkpoint(const MambaConfig& c, const Checkpoint& ckpt)
   return s;
 }
 
+void move_weights(const MambaConfig& c, ModelWeights& w, Device device) {
+  for (WeightSlot& s : weight_slots(c, w)) *s.tensor = s.tensor->to(device);
+  for (auto& lw : w.layers) lw.A = lw.A.to(device);
+  if (c.tie_embeddings) w.lm_head = w.embedding;
+}
+
 ModelWeights load_weights(const MambaConfig& c, const Checkpoint& ckpt) {
   ModelWeights w;
   std::set<std::string> used;

@@ -61,5 +61,7 @@ ModelWeights load_weights(const MambaConfig& c, const Checkpoint& ckpt);
 
 // Fills derived tensors (A = -exp(A_log)) and ties lm_head; call after weights change.
 void finalize_weights(const MambaConfig& c, ModelWeights& w);
+// Moves every tensor (derived ones too) to a device, keeping lm_head tied.
+void move_weights(const MambaConfig& c, ModelWeights& w, Device device);
 
 }  // namespace perfmamba
