@@ -59,11 +59,17 @@ double rel_error(const std::vector<A>& a, const std::vector<B>& b) {
 
 #define PM_SEED_TRACE() SCOPED_TRACE("PERFMAMBA_TEST_SEED=" + std::to_string(perfmamba::testing::test_seed()))
 
-inline std::string fixtures_dir() { return PERFMAMBA_FIXTURES; }
+// Compiled-in paths, overridable by environment variables (binaries built here and run on the
+// GPU machine find the repository elsewhere).
+inline std::string path_or_env(const char* env, const char* compiled) {
+  const char* v = std::getenv(env);
+  return v && *v ? v : compiled;
+}
+inline std::string fixtures_dir() { return path_or_env("PERFMAMBA_FIXTURES", PERFMAMBA_FIXTURES); }
 
 }  // namespace perfmamba::testing
 
 namespace perfmamba::testing {
-inline std::string shared_data_dir() { return PERFMAMBA_SHARED_DATA; }
-inline std::string models_dir() { return PERFMAMBA_MODELS; }
+inline std::string shared_data_dir() { return path_or_env("PERFMAMBA_SHARED_DATA", PERFMAMBA_SHARED_DATA); }
+inline std::string models_dir() { return path_or_env("PERFMAMBA_MODELS", PERFMAMBA_MODELS); }
 }  // namespace perfmamba::testing

@@ -27,5 +27,10 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
+// Throws a perfmamba::Error when the build has no CUDA backend or no device is visible.
+std::unique_ptr<Backend> make_cuda_backend();
+int cuda_device_count();  // 0 without a driver, a device or a CUDA build
+// "cpu" or "cuda"
+std::unique_ptr<Backend> make_backend(const std::string& device);
 
 }  // namespace perfmamba

@@ -22,6 +22,10 @@ void add_model_options(CLI::App& app, CommonOptions& o) {
   app.add_flag("--json", o.json, "Print machine-readable JSON instead of text");
 }
 
+void add_device_option(CLI::App& app, CommonOptions& o) {
+  app.add_option("--device,-d", o.device, "Backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+}
+
 void apply_threads(const CommonOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
 }

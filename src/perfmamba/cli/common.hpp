@@ -13,9 +13,11 @@ struct CommonOptions {
   uint64_t seed = 0;
   int threads = 0;  // 0: OpenMP's default
   bool json = false;
+  std::string device = "cpu";
 };
 
 void add_model_options(CLI::App& app, CommonOptions& o);
+void add_device_option(CLI::App& app, CommonOptions& o);
 void apply_threads(const CommonOptions& o);
 std::vector<int32_t> parse_ids(const std::string& text);  // "1,2, 3" -> {1,2,3}
 void print_json(const nlohmann::json& j);

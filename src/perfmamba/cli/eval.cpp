@@ -37,7 +37,7 @@ void eval(const EvalOptions& o) {
   // Bits per byte over the bytes the scored tokens stand for (the first token is context only).
   const double bytes = double(tok.decode(ids).size() - tok.decode_one(ids[0]).size());
 
-  auto backend = make_cpu_backend();
+  auto backend = make_backend(o.common.device);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
   PerplexityResult r;
   {
@@ -66,6 +66,7 @@ void register_eval(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto* cmd = app.add_subcommand("eval", "Perplexity of a text file");
   add_model_options(*cmd, o->common);
+  add_device_option(*cmd, o->common);
   cmd->add_option("--ppl", o->ppl_file, "Text file to score")->required();
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json (default: the model directory's)");
   cmd->add_option("--ctx", o->ppl.ctx, "Window length in tokens")->check(CLI::Range(2, 1 << 20));

@@ -58,7 +58,7 @@ class Utf8Stream {
 
 void run(const RunOptions& o) {
   apply_threads(o.common);
-  auto backend = make_cpu_backend();
+  auto backend = make_backend(o.common.device);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
   MambaLM& model = *lm.model;
   std::optional<Tokenizer> tok;
@@ -114,6 +114,7 @@ void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   auto* cmd = app.add_subcommand("run", "Generate text (or token ids) from a prompt with the state cache");
   add_model_options(*cmd, o->common);
+  add_device_option(*cmd, o->common);
   auto* p = cmd->add_option("--prompt,-p", o->prompt, "Prompt text (empty: start from end-of-text)");
   cmd->add_option("--prompt-file", o->prompt_file, "Read the prompt from a file ('-' for stdin)")->excludes(p);
   cmd->add_option("--ids", o->ids, "Prompt as comma-separated token ids instead of text");

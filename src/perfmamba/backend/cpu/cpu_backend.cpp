@@ -1,5 +1,6 @@
 #include "perfmamba/backend/backend.hpp"
 #include "perfmamba/backend/cpu/kernels.hpp"
+#include "perfmamba/core/error.hpp"
 
 namespace perfmamba {
 namespace {
@@ -19,5 +20,11 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+std::unique_ptr<Backend> make_backend(const std::string& device) {
+  if (device == "cpu") return make_cpu_backend();
+  if (device == "cuda") return make_cuda_backend();
+  throw Error("", "--device", "expected cpu or cuda, found '" + device + "'");
+}
 
 }  // namespace perfmamba

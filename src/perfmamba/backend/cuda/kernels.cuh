@@ -1,0 +1,15 @@
+#pragma once
+// CUDA implementations of the backend ops (f32). Launch on the current stream.
+#include "perfmamba/backend/ops.hpp"
+
+namespace perfmamba::cuda {
+
+void add_rmsnorm(const AddRmsNormParams& p);
+void gated_rmsnorm(const GatedRmsNormParams& p);
+void conv1d(const Conv1dParams& p);
+void selective_scan(const SelectiveScanParams& p);
+void ssd_recurrent(const SsdParams& p);
+void embedding(const EmbeddingParams& p);
+void fill_rows(float* c, int m, int n, int ldc, const float* bias, bool accumulate);
+
+}  // namespace perfmamba::cuda

@@ -1,0 +1,13 @@
+// Built instead of the CUDA backend when nvcc was not found at configure time.
+#include "perfmamba/backend/backend.hpp"
+#include "perfmamba/core/error.hpp"
+
+namespace perfmamba {
+
+int cuda_device_count() { return 0; }
+
+std::unique_ptr<Backend> make_cuda_backend() {
+  throw Error("", "--device cuda", "this build of perfmamba has no CUDA backend (configure where nvcc is found)");
+}
+
+}  // namespace perfmamba
