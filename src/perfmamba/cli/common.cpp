@@ -63,28 +63,28 @@ std::string tokenizer_path(const std::string& model, const std::string& explicit
 
 void print_json(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+namespace {
+// value scaled by `base` until below it, with two decimals once scaled: "1.50 MiB", "129.14M"
+std::string human(double v, double base, const char* const (&units)[5], const char* sep) {
   int u = 0;
-  while (b >= 1024.0 && u < 4) {
-    b /= 1024.0;
+  while (v >= base && u < 4) {
+    v /= base;
     ++u;
   }
   char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
+  std::snprintf(buf, sizeof buf, u ? "%.2f%s%s" : "%.0f%s%s", v, sep, units[u]);
   return buf;
+}
+}  // namespace
+
+std::string human_bytes(double b) {
+  static const char* const units[5] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  return human(b, 1024.0, units, " ");
 }
 
 std::string human_count(double n) {
-  const char* units[] = {"", "K", "M", "B", "T"};
-  int u = 0;
-  while (n >= 1000.0 && u < 4) {
-    n /= 1000.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f%s" : "%.0f%s", n, units[u]);
-  return buf;
+  static const char* const units[5] = {"", "K", "M", "B", "T"};
+  return human(n, 1000.0, units, "");
 }
 
 }  // namespace perfmamba::cli

@@ -202,16 +202,26 @@ void Tokenizer::encode_plain(std::string_view text, std::vector<int32_t>& out) c
   for (std::string_view piece : impl_->splitter->split(text)) word(piece);
 }
 
-void Tokenizer::encode_normalized(std::string_view text, std::vector<int32_t>& out) const {
-  const std::string norm = impl_->nfc ? nfc(text) : std::string(text);
-  std::string_view v = norm;
-  for (size_t pos = 0; pos < v.size();) {
-    const Match m = find_added(v, pos, added_, /*normalized=*/true, impl_->first_byte[1]);
-    encode_plain(v.substr(pos, m.begin - pos), out);
+namespace {
+// Emits the added tokens of one kind found in `text` and hands the stretches between them to
+// `between`.
+template <class Between>
+void split_on_added(std::string_view text, const std::vector<AddedToken>& added, bool normalized,
+                    const std::array<bool, 256>& first_byte, std::vector<int32_t>& out, Between&& between) {
+  for (size_t pos = 0; pos < text.size();) {
+    const Match m = find_added(text, pos, added, normalized, first_byte);
+    between(text.substr(pos, m.begin - pos));
     if (!m.token) break;
     out.push_back(m.token->id);
     pos = m.end;
   }
+}
+}  // namespace
+
+void Tokenizer::encode_normalized(std::string_view text, std::vector<int32_t>& out) const {
+  const std::string norm = impl_->nfc ? nfc(text) : std::string(text);
+  split_on_added(norm, added_, /*normalized=*/true, impl_->first_byte[1], out,
+                 [&](std::string_view piece) { encode_plain(piece, out); });
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
@@ -221,13 +231,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   std::vector<int32_t> out;
   out.reserve(text.size() / 3);
   // Tokens marked normalized=false are matched on the raw text, before normalisation.
-  for (size_t pos = 0; pos < text.size();) {
-    const Match m = find_added(text, pos, added_, /*normalized=*/false, impl_->first_byte[0]);
-    encode_normalized(text.substr(pos, m.begin - pos), out);
-    if (!m.token) break;
-    out.push_back(m.token->id);
-    pos = m.end;
-  }
+  split_on_added(text, added_, /*normalized=*/false, impl_->first_byte[0], out,
+                 [&](std::string_view piece) { encode_normalized(piece, out); });
   return out;
 }
 
