@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
+#include <fstream>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -152,6 +154,23 @@ TEST(Cli, ConvertRefusesToOverwrite) {
   r = run("inspect -m " + tmp.file("out") + " --json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["checkpoint"]["dtypes"]["BF16"], 22);
+}
+
+TEST(Cli, ProfileOfTheEmbeddedModelWritesTheReport) {
+  testing::TempDir tmp;
+  Result r = run("profile -m " + testing::models_dir() + "/mamba1-victorian --seqlen 32,64,128 --decode-positions 0,64 "
+                 "--repeats 2 --out " + tmp.file("report"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("scan"), std::string::npos);
+  std::ifstream f(tmp.file("report/report.html"));
+  const std::string html((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (const char* id : {"id='shares'", "id='scaling'", "id='roofline'", "id='memory'", "id='prefill-decode'", "id='tables'"})
+    EXPECT_NE(html.find(id), std::string::npos) << id;
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("report/profile.json")));
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("report/profile.csv")));
+  r = run("profile -m " + testing::models_dir() + "/mamba1-victorian --seqlen 32 --repeats 1 --out " + tmp.file("report"));
+  EXPECT_EQ(r.code, 1);  // existing reports are not replaced without --force
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
 }
 
 }  // namespace

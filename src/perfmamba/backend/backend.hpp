@@ -10,9 +10,19 @@
 
 namespace perfmamba {
 
+// The parts of a Mamba model the profiler reports. Residual adds are fused into the next norm
+// and the discretisation (softplus), D skip and SiLU gate into the scan, so they are timed there.
+enum class Component : uint8_t {
+  Embedding, Norm, InProj, Conv1d, XProj, DtProj, Scan, Ssd, GatedNorm, OutProj, NormF, LmHead, kCount
+};
+const char* component_name(Component c);
+
 class Backend {
  public:
   virtual ~Backend() = default;
+  // Which component (and layer; -1 outside the layers) the next ops belong to. Free for the
+  // plain backends; the profiling wrapper attributes time to it.
+  virtual void set_component(Component, int /*layer*/) {}
   virtual Device device() const = 0;
   virtual std::string name() const = 0;
   virtual void gemm(const GemmParams& p) = 0;

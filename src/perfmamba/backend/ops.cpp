@@ -1,10 +1,19 @@
 #include "perfmamba/backend/ops.hpp"
 
+#include "perfmamba/backend/backend.hpp"
+
 #include <algorithm>
 
 namespace perfmamba {
 namespace {
 constexpr double kF = 4.0;  // bytes of an f32
+}
+
+const char* component_name(Component c) {
+  static const char* const names[] = {"embedding", "norm",     "in_proj",    "conv1d",
+                                      "x_proj",    "dt_proj",  "scan",       "ssd",
+                                      "gated_norm", "out_proj", "norm_f",     "lm_head"};
+  return names[static_cast<int>(c)];
 }
 
 OpCost GemmParams::cost() const {

@@ -31,5 +31,6 @@ void register_inspect(CLI::App& app);
 void register_run(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_convert(CLI::App& app);
+void register_profile(CLI::App& app);
 
 }  // namespace perfmamba::cli

@@ -6,17 +6,19 @@
 namespace perfmamba {
 
 void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step) {
+                  const float* u, int batch, int len, LayerState& state, float* out, bool step, int layer) {
   const int T = batch * len, D = c.d_model, E = l.d_inner, N = l.d_state, G = c.n_groups;
   const int proj_dim = c.in_proj_dim(l), conv_dim = c.conv_dim(l);
   auto bias = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
   const Device dev = be.device();
 
   Tensor zxbcdt = Tensor::empty({T, proj_dim}, DType::F32, dev);
+  be.set_component(Component::InProj, layer);
   be.gemm({T, proj_dim, D, u, D, w.in_proj.f32(), bias(w.in_proj_bias), zxbcdt.f32(), proj_dim,
            false});
 
   Tensor xbc = Tensor::empty({T, conv_dim}, DType::F32, dev);
+  be.set_component(Component::Conv1d, layer);
   be.conv1d({batch, len, conv_dim, c.d_conv, zxbcdt.f32() + E, proj_dim, w.conv_weight.f32(),
              bias(w.conv_bias), state.conv_state.f32(), true, xbc.f32(), conv_dim});
 
@@ -46,13 +48,16 @@ void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
   sp.ssm_state = state.ssm_state.f32();
   sp.y = y.f32();
   sp.ldy = E;
+  be.set_component(Component::Ssd, layer);
   if (step) be.ssd_step(sp);
   else be.ssd_chunked(sp);
 
   Tensor g = Tensor::empty({T, E}, DType::F32, dev);
+  be.set_component(Component::GatedNorm, layer);
   be.gated_rmsnorm({T, E, E / G, y.f32(), E, zxbcdt.f32(), proj_dim, w.gated_norm.f32(),
                     float(c.norm_eps), g.f32(), E});
 
+  be.set_component(Component::OutProj, layer);
   be.gemm({T, D, E, g.f32(), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});
 }
 

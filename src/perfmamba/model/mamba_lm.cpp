@@ -8,8 +8,8 @@
 namespace perfmamba {
 
 MambaLM::MambaLM(MambaConfig config, ModelWeights weights, Backend& backend)
-    : config_(std::move(config)), weights_(std::move(weights)), backend_(backend) {
-  if (backend_.device() != Device::CPU) move_weights(config_, weights_, backend_.device());
+    : config_(std::move(config)), weights_(std::move(weights)), backend_(&backend) {
+  if (backend_->device() != Device::CPU) move_weights(config_, weights_, backend_->device());
 }
 
 void MambaLM::check_ids(const int32_t* ids, size_t n) const {
@@ -35,23 +35,26 @@ Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& 
           "inference state", "was made for batch " + std::to_string(state.batch));
   const int T = batch * len, D = config_.d_model, V = config_.vocab_size;
   check_ids(ids, size_t(T));
-  const Device dev = backend_.device();
+  const Device dev = backend_->device();
   Tensor h = Tensor::empty({T, D}, DType::F32, dev);    // residual stream
   Tensor u = Tensor::empty({T, D}, DType::F32, dev);    // normalised input of the current mixer
   Tensor out = Tensor::empty({T, D}, DType::F32, dev);  // mixer output, added to h by the next norm
   Tensor ids_host = Tensor::empty({T}, DType::I32);
   std::memcpy(ids_host.raw(), ids, sizeof(int32_t) * size_t(T));
   const Tensor ids_dev = ids_host.to(dev);
-  backend_.embedding({T, D, V, static_cast<const int32_t*>(ids_dev.raw()), weights_.embedding.f32(), h.f32()});
+  backend_->set_component(Component::Embedding, -1);
+  backend_->embedding({T, D, V, static_cast<const int32_t*>(ids_dev.raw()), weights_.embedding.f32(), h.f32()});
   const float eps = float(config_.norm_eps);
   for (int i = 0; i < config_.n_layer; ++i) {
     const LayerWeights& w = weights_.layers[i];
-    backend_.add_rmsnorm({T, D, h.f32(), i ? out.f32() : nullptr, w.norm.f32(), eps, u.f32()});
+    backend_->set_component(Component::Norm, i);
+    backend_->add_rmsnorm({T, D, h.f32(), i ? out.f32() : nullptr, w.norm.f32(), eps, u.f32()});
     auto mixer = config_.arch == Arch::Mamba1 ? mamba1_mixer : mamba2_mixer;
-    mixer(config_, config_.layers[i], w, backend_, u.f32(), batch, len, state.layers[i],
-          out.f32(), step);
+    mixer(config_, config_.layers[i], w, *backend_, u.f32(), batch, len, state.layers[i],
+          out.f32(), step, i);
   }
-  backend_.add_rmsnorm({T, D, h.f32(), out.f32(), weights_.norm_f.f32(), eps, u.f32()});
+  backend_->set_component(Component::NormF, -1);
+  backend_->add_rmsnorm({T, D, h.f32(), out.f32(), weights_.norm_f.f32(), eps, u.f32()});
   state.position += len;
 
   const float* head_in = u.f32();
@@ -62,9 +65,10 @@ Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& 
     rows = batch;
   }
   Tensor logits = Tensor::empty({rows, V}, DType::F32, dev);
-  backend_.gemm({rows, V, D, head_in, len > 1 && !all_logits ? len * D : D, weights_.lm_head.f32(), nullptr,
+  backend_->set_component(Component::LmHead, -1);
+  backend_->gemm({rows, V, D, head_in, len > 1 && !all_logits ? len * D : D, weights_.lm_head.f32(), nullptr,
                  logits.f32(), V, false});
-  backend_.synchronize();
+  backend_->synchronize();
   return logits.to(Device::CPU);
 }
 

@@ -18,9 +18,11 @@ class MambaLM {
   const MambaConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   ModelWeights& mutable_weights() { return weights_; }
-  Backend& backend() { return backend_; }
+  Backend& backend() { return *backend_; }
+  // Runs later calls through another backend on the same device (the profiler's wrapper).
+  void set_backend(Backend& b) { backend_ = &b; }
   InferenceState new_state(int batch) const {
-    return InferenceState::zeros(config_, batch, backend_.device());
+    return InferenceState::zeros(config_, batch, backend_->device());
   }
 
   // Runs `len` tokens of each of `batch` sequences (ids row-major [batch, len], host memory) on
@@ -38,13 +40,13 @@ class MambaLM {
 
   MambaConfig config_;
   ModelWeights weights_;
-  Backend& backend_;
+  Backend* backend_;
 };
 
 // Mixers: u [batch*len, d_model] (normalised input) -> out [batch*len, d_model].
 void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step);
+                  const float* u, int batch, int len, LayerState& state, float* out, bool step, int layer);
 void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step);
+                  const float* u, int batch, int len, LayerState& state, float* out, bool step, int layer);
 
 }  // namespace perfmamba

@@ -1,0 +1,66 @@
+// perfmamba profile: where the time and bytes of prefill and decode go, per component.
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "perfmamba/cli/common.hpp"
+#include "perfmamba/core/error.hpp"
+#include "perfmamba/io/atomic_file.hpp"
+#include "perfmamba/profile/report.hpp"
+
+namespace perfmamba::cli {
+namespace {
+struct ProfileCliOptions {
+  CommonOptions common;
+  std::string seqlens = "64,256,1024", batches = "1", positions = "0,1024", out;
+  int repeats = 5;
+  bool force = false;
+};
+
+std::vector<int> int_list(const std::string& text, const char* flag) {
+  std::vector<int> v;
+  for (int32_t x : parse_ids(text)) {
+    require(x >= 1, "", flag, "values must be positive");
+    v.push_back(x);
+  }
+  return v;
+}
+
+void profile(const ProfileCliOptions& o) {
+  apply_threads(o.common);
+  ProfileOptions po;
+  po.seqlens = int_list(o.seqlens, "--seqlen");
+  po.batches = int_list(o.batches, "--batch");
+  po.decode_positions.clear();
+  for (int32_t p : parse_ids(o.positions)) po.decode_positions.push_back(p);
+  po.repeats = o.repeats;
+  auto backend = make_backend(o.common.device);
+  LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
+  const nlohmann::json j = profile_to_json(run_profile(lm, *backend, po));
+  if (!o.out.empty()) {
+    std::filesystem::create_directories(o.out);
+    const auto path = [&](const char* f) { return (std::filesystem::path(o.out) / f).string(); };
+    write_file_atomic(path("profile.json"), j.dump(1) + "\n", o.force);
+    write_file_atomic(path("profile.csv"), profile_to_csv(j), o.force);
+    write_file_atomic(path("report.html"), profile_to_html(j), o.force);
+  }
+  if (o.common.json) print_json(j);
+  else std::printf("%s%s", profile_summary(j).c_str(), o.out.empty() ? "" : ("\nwrote " + o.out + "/{profile.json,profile.csv,report.html}\n").c_str());
+}
+}  // namespace
+
+void register_profile(CLI::App& app) {
+  auto o = std::make_shared<ProfileCliOptions>();
+  auto* cmd = app.add_subcommand("profile", "Per-component time, FLOPs, bytes, roofline and memory of prefill and decode");
+  add_model_options(*cmd, o->common);
+  add_device_option(*cmd, o->common);
+  cmd->add_option("--seqlen", o->seqlens, "Prefill lengths, comma-separated");
+  cmd->add_option("--batch", o->batches, "Batch sizes, comma-separated");
+  cmd->add_option("--decode-positions", o->positions, "Context lengths at which decode steps are timed");
+  cmd->add_option("--repeats", o->repeats, "Timed repeats per point (median reported)")->check(CLI::Range(1, 1000));
+  cmd->add_option("--out", o->out, "Directory for profile.json, profile.csv and report.html");
+  cmd->add_flag("--force", o->force, "Replace existing report files");
+  cmd->callback([o] { profile(*o); });
+}
+
+}  // namespace perfmamba::cli
