@@ -175,3 +175,29 @@ TEST(Cli, ProfileOfTheEmbeddedModelWritesTheReport) {
 
 }  // namespace
 }  // namespace perfmamba
+
+namespace perfmamba {
+namespace {
+TEST(Cli, PruneBadInputs) {
+  testing::TempDir tmp;
+  testing::write_bytes(tmp.file("short.txt"), "Too short.");
+  const std::string m2 = testing::models_dir() + "/mamba2-victorian";
+  const std::pair<std::string, std::string> bad[] = {
+      {"prune -m " + m2 + " --ratio 1 --method magnitude -o " + tmp.file("o1"), "--ratio"},
+      {"prune -m " + m2 + " --ratio 0.999 --method magnitude -o " + tmp.file("o2"), "keeps no state"},
+      {"prune -m " + m2 + " --ratio 0.5 --calib " + tmp.file("short.txt") + " -o " + tmp.file("o3"), "short.txt"},
+      {"prune -m " + testing::fixtures_dir() + "/golden/m1_basic --ratio 0.5 --calib " + tmp.file("short.txt") + " -o " + tmp.file("o4"), "tokenizer.json"},
+      {"prune -m " + m2 + " --method fisher -o " + tmp.file("o5"), "--method"},
+  };
+  for (const auto& [args, fragment] : bad) {
+    SCOPED_TRACE(args);
+    Result r = run(args);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+  }
+  Result ok = run("prune -m " + m2 + " --ratio 0.5 --method magnitude -o " + tmp.file("ok") + " --json");
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(nlohmann::json::parse(ok.out)["d_state_per_layer"][0], 32);
+}
+}  // namespace
+}  // namespace perfmamba

@@ -32,5 +32,6 @@ void register_run(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_profile(CLI::App& app);
+void register_prune(CLI::App& app);
 
 }  // namespace perfmamba::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   perfmamba::cli::register_eval(app);
   perfmamba::cli::register_convert(app);
   perfmamba::cli::register_profile(app);
+  perfmamba::cli::register_prune(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
