@@ -3,6 +3,8 @@
 // Tolerance: relative L2 error <= 1e-4 in f32.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -74,7 +76,9 @@ TEST_P(Golden, PrefillWholeSequence) {
   InferenceState st = model().new_state(ref_.batch);
   Tensor logits = model().prefill(ref_.ids.data(), ref_.batch, ref_.len, st, true);
   ASSERT_EQ(logits.numel(), ref_.logits.numel());
-  EXPECT_LT(testing::rel_error(logits.f32(), ref_.logits.f32(), size_t(logits.numel())), kTol);
+  const double err = testing::rel_error(logits.f32(), ref_.logits.f32(), size_t(logits.numel()));
+  std::printf("[ measured ] %s prefill: relative error %.2e\n", GetParam().c_str(), err);
+  EXPECT_LT(err, kTol);
 }
 
 TEST_P(Golden, PromptPrefillThenDecodeSteps) {
@@ -84,13 +88,17 @@ TEST_P(Golden, PromptPrefillThenDecodeSteps) {
   Tensor last = model().prefill(prompt.data(), B, P, st, false);
   const auto want_last = ref_slice(ref_.logits, B, ref_.len, P - 1, P, V);
   EXPECT_LT(testing::rel_error(last.f32(), want_last.data(), want_last.size()), kTol);
+  double worst = 0;
   for (int t = P; t < ref_.len; ++t) {
     auto tok = columns(ref_, t, t + 1);
     Tensor step = model().decode(tok.data(), st);
     const auto want = ref_slice(ref_.decode_logits, B, ref_.len - P, t - P, t - P + 1, V);
-    EXPECT_LT(testing::rel_error(step.f32(), want.data(), want.size()), kTol) << "step at t=" << t;
+    const double err = testing::rel_error(step.f32(), want.data(), want.size());
+    worst = std::max(worst, err);
+    EXPECT_LT(err, kTol) << "step at t=" << t;
   }
   EXPECT_EQ(st.position, ref_.len);
+  std::printf("[ measured ] %s decode (%d steps): worst relative error %.2e\n", GetParam().c_str(), ref_.len - P, worst);
 }
 
 TEST_P(Golden, PrefillContinuedInPieces) {

@@ -6,13 +6,15 @@
 #include "perfmamba/cli/common.hpp"
 #include "perfmamba/core/error.hpp"
 #include "perfmamba/io/atomic_file.hpp"
+#include "perfmamba/io/json_fields.hpp"
+#include "perfmamba/io/mapped_file.hpp"
 #include "perfmamba/profile/report.hpp"
 
 namespace perfmamba::cli {
 namespace {
 struct ProfileCliOptions {
   CommonOptions common;
-  std::string seqlens = "64,256,1024", batches = "1", positions = "0,1024", out;
+  std::string seqlens = "64,256,1024", batches = "1", positions = "0,1024", out, render;
   int repeats = 5;
   bool force = false;
 };
@@ -26,7 +28,23 @@ std::vector<int> int_list(const std::string& text, const char* flag) {
   return v;
 }
 
+void write_reports(const nlohmann::json& j, const std::string& out, bool force) {
+  std::filesystem::create_directories(out);
+  const auto path = [&](const char* f) { return (std::filesystem::path(out) / f).string(); };
+  write_file_atomic(path("profile.json"), j.dump(1) + "\n", force);
+  write_file_atomic(path("profile.csv"), profile_to_csv(j), force);
+  write_file_atomic(path("report.html"), profile_to_html(j), force);
+}
+
 void profile(const ProfileCliOptions& o) {
+  if (!o.render.empty()) {  // re-render a saved profile (e.g. one measured on another machine)
+    const nlohmann::json j = parse_json_lenient(read_text_file(o.render), o.render);
+    validate_profile_json(j, o.render);
+    if (!o.out.empty()) write_reports(j, o.out, o.force);
+    std::printf("%s", profile_summary(j).c_str());
+    return;
+  }
+  require(!o.common.model.empty(), "", "--model", "required (or --render FILE.json)");
   apply_threads(o.common);
   ProfileOptions po;
   po.seqlens = int_list(o.seqlens, "--seqlen");
@@ -37,13 +55,7 @@ void profile(const ProfileCliOptions& o) {
   auto backend = make_backend(o.common.device);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
   const nlohmann::json j = profile_to_json(run_profile(lm, *backend, po));
-  if (!o.out.empty()) {
-    std::filesystem::create_directories(o.out);
-    const auto path = [&](const char* f) { return (std::filesystem::path(o.out) / f).string(); };
-    write_file_atomic(path("profile.json"), j.dump(1) + "\n", o.force);
-    write_file_atomic(path("profile.csv"), profile_to_csv(j), o.force);
-    write_file_atomic(path("report.html"), profile_to_html(j), o.force);
-  }
+  if (!o.out.empty()) write_reports(j, o.out, o.force);
   if (o.common.json) print_json(j);
   else std::printf("%s%s", profile_summary(j).c_str(), o.out.empty() ? "" : ("\nwrote " + o.out + "/{profile.json,profile.csv,report.html}\n").c_str());
 }
@@ -53,7 +65,9 @@ void register_profile(CLI::App& app) {
   auto o = std::make_shared<ProfileCliOptions>();
   auto* cmd = app.add_subcommand("profile", "Per-component time, FLOPs, bytes, roofline and memory of prefill and decode");
   add_model_options(*cmd, o->common);
+  cmd->get_option("--model")->required(false);
   add_device_option(*cmd, o->common);
+  cmd->add_option("--render", o->render, "Render a saved profile.json (validated) instead of measuring");
   cmd->add_option("--seqlen", o->seqlens, "Prefill lengths, comma-separated");
   cmd->add_option("--batch", o->batches, "Batch sizes, comma-separated");
   cmd->add_option("--decode-positions", o->positions, "Context lengths at which decode steps are timed");

@@ -119,7 +119,7 @@ std::string roofline_chart(const json& j, const std::vector<json>& show) {
   std::string roof;
   for (double ai = 0.01; ai <= 10000; ai *= 1.25) roof += fmt("%.1f,", ax(ai)) + fmt("%.1f ", ay(std::min(peak, ai * bw)));
   s << "<polyline fill='none' stroke='#222' stroke-width='2' points='" << roof << "'/>";
-  s << "<text x='" << w - 185 << "' y='" << fmt("%.0f", ay(peak) - 4) << "' font-size='11'>" << fmt("%.0f GFLOP/s", peak / 1e9)
+  s << "<text x='" << fmt("%.0f", ax(peak / bw) + 6) << "' y='" << fmt("%.0f", ay(peak) + 14) << "' font-size='11'>" << fmt("%.0f GFLOP/s", peak / 1e9)
     << "</text><text x='70' y='" << h - 40 << "' font-size='11'>" << fmt("%.1f GB/s", bw / 1e9) << " copy</text>";
   int ly = 10;
   for (size_t k = 0; k < show.size(); ++k) {
