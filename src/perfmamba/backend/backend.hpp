@@ -17,9 +17,21 @@ enum class Component : uint8_t {
 };
 const char* component_name(Component c);
 
+// Measures device time between two points of the backend's stream without synchronising at
+// either (CUDA events); seconds() waits for the stop point.
+class DeviceTimer {
+ public:
+  virtual ~DeviceTimer() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual double seconds() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
+  // Null where ops run synchronously (the CPU): time them with a host clock.
+  virtual std::unique_ptr<DeviceTimer> make_timer() { return nullptr; }
   // Which component (and layer; -1 outside the layers) the next ops belong to. Free for the
   // plain backends; the profiling wrapper attributes time to it.
   virtual void set_component(Component, int /*layer*/) {}

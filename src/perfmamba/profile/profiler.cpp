@@ -33,6 +33,7 @@ void measure(PhaseProfile& ph, MambaLM& lm, Backend& plain, int repeats, Forward
     lm.set_backend(prof);
     forward(prof);
     lm.set_backend(plain);
+    prof.finish();
     std::array<double, kComponents> t{};
     std::array<ComponentTiming, kComponents> cost{};
     double sum = 0;

@@ -1,9 +1,11 @@
 #pragma once
 // A Backend that forwards every op to another backend and records, per op, the component it was
-// tagged with, its wall time (the inner backend is synchronised before and after, so device time
-// is attributed to the op that spent it) and its analytic FLOPs and bytes. The profiler never
-// changes what is computed: the inner backend does all the work.
+// tagged with, its time and its analytic FLOPs and bytes. On a device with timers (CUDA events)
+// the ops run back to back as usual and are timed on the device, read once the forward is over
+// (finish()); on the CPU each op is timed with the steady clock. The profiler never changes what
+// is computed: the inner backend does all the work.
 #include <chrono>
+#include <memory>
 #include <vector>
 
 #include "perfmamba/backend/backend.hpp"
@@ -21,8 +23,16 @@ struct OpRecord {
 class ProfilingBackend final : public Backend {
  public:
   explicit ProfilingBackend(Backend& inner) : inner_(inner) {}
+  // Resolves pending device timings; call after the forward, before records().
+  void finish() {
+    for (size_t i = 0; i < pending_.size(); ++i) records_[first_pending_ + i].seconds = timers_[i]->seconds();
+    pending_.clear();
+  }
   const std::vector<OpRecord>& records() const { return records_; }
-  void clear() { records_.clear(); }
+  void clear() {
+    records_.clear();
+    pending_.clear();
+  }
 
   Device device() const override { return inner_.device(); }
   std::string name() const override { return inner_.name(); }
@@ -43,6 +53,16 @@ class ProfilingBackend final : public Backend {
  private:
   template <class Fn>
   void run(const char* op, const OpCost& cost, Fn&& fn) {
+    if (pending_.empty()) first_pending_ = records_.size();
+    if (pending_.size() < timers_.size() || (timers_.empty() ? try_timer() : grow_timers())) {
+      DeviceTimer& t = *timers_[pending_.size()];
+      t.start();
+      fn();
+      t.stop();
+      pending_.push_back(1);
+      records_.push_back({component_, layer_, op, 0.0, cost});
+      return;
+    }
     inner_.synchronize();
     const auto t0 = std::chrono::steady_clock::now();
     fn();
@@ -51,7 +71,23 @@ class ProfilingBackend final : public Backend {
     records_.push_back({component_, layer_, op, s, cost});
   }
 
+  bool try_timer() {
+    if (no_timer_) return false;
+    auto t = inner_.make_timer();
+    if (!t) return !(no_timer_ = true);
+    timers_.push_back(std::move(t));
+    return true;
+  }
+  bool grow_timers() {
+    timers_.push_back(inner_.make_timer());
+    return true;
+  }
+
   Backend& inner_;
+  std::vector<std::unique_ptr<DeviceTimer>> timers_;  // reused across forwards
+  std::vector<char> pending_;
+  size_t first_pending_ = 0;
+  bool no_timer_ = false;
   Component component_ = Component::Embedding;
   int layer_ = -1;
   std::vector<OpRecord> records_;

@@ -1,5 +1,8 @@
 // The CUDA backend: device memory for Tensors, cuBLAS GEMMs, and the kernels of this folder.
 #include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "perfmamba/backend/backend.hpp"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
@@ -7,17 +10,83 @@
 
 namespace perfmamba {
 namespace {
-void* cuda_alloc(size_t bytes) {
-  void* p = nullptr;
-  PM_CUDA(cudaMalloc(&p, bytes));
-  return p;
+// A caching allocator: cudaMalloc/cudaFree synchronise the device and cost tens of microseconds,
+// which every forward would pay for each activation buffer. Freed blocks are kept by rounded
+// size and handed out again; all work runs on one stream, so a reused block is never still in
+// use. When cudaMalloc fails, the cache is released and the allocation tried once more.
+class BlockCache {
+ public:
+  void* alloc(size_t bytes) {
+    const size_t size = (bytes + 511) / 512 * 512;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& list = free_[size];
+    if (!list.empty()) {
+      void* p = list.back();
+      list.pop_back();
+      return p;
+    }
+    void* p = nullptr;
+    if (cudaMalloc(&p, size) != cudaSuccess) {
+      cudaGetLastError();
+      release_locked();
+      PM_CUDA(cudaMalloc(&p, size));
+    }
+    sizes_[p] = size;
+    return p;
+  }
+  void free(void* p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sizes_.find(p);
+    if (it != sizes_.end()) free_[it->second].push_back(p);
+  }
+
+ private:
+  void release_locked() {
+    for (auto& [size, list] : free_)
+      for (void* p : list) {
+        cudaFree(p);
+        sizes_.erase(p);
+      }
+    free_.clear();
+  }
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::unordered_map<void*, size_t> sizes_;
+};
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache;  // never destroyed: tensors may outlive static teardown
+  return *c;
 }
-void cuda_free(void* p) { cudaFree(p); }  // never throws from a destructor
+void* cuda_alloc(size_t bytes) { return cache().alloc(bytes); }
+void cuda_free(void* p) { cache().free(p); }
 void cuda_zero(void* p, size_t bytes) { PM_CUDA(cudaMemset(p, 0, bytes)); }
 void cuda_copy(void* dst, const void* src, size_t bytes, int kind) {
   const cudaMemcpyKind k = kind == 0 ? cudaMemcpyHostToDevice : kind == 1 ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice;
   PM_CUDA(cudaMemcpy(dst, src, bytes, k));
 }
+
+class CudaTimer final : public DeviceTimer {
+ public:
+  CudaTimer() {
+    PM_CUDA(cudaEventCreate(&start_));
+    PM_CUDA(cudaEventCreate(&stop_));
+  }
+  ~CudaTimer() override {
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+  }
+  void start() override { PM_CUDA(cudaEventRecord(start_)); }
+  void stop() override { PM_CUDA(cudaEventRecord(stop_)); }
+  double seconds() override {
+    PM_CUDA(cudaEventSynchronize(stop_));
+    float ms = 0;
+    PM_CUDA(cudaEventElapsedTime(&ms, start_, stop_));
+    return 1e-3 * ms;
+  }
+
+ private:
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
 
 class CudaBackend final : public Backend {
  public:
@@ -58,6 +127,7 @@ class CudaBackend final : public Backend {
   void ssd_step(const SsdParams& p) override { cuda::ssd_recurrent(p); }
   void embedding(const EmbeddingParams& p) override { cuda::embedding(p); }
   void synchronize() override { PM_CUDA(cudaDeviceSynchronize()); }
+  std::unique_ptr<DeviceTimer> make_timer() override { return std::make_unique<CudaTimer>(); }
 
  private:
   cublasHandle_t blas_ = nullptr;
