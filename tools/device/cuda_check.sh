@@ -4,13 +4,7 @@
 # Needs .device-bin.tar.xz (tools/device/pack_binaries.sh) and .device-data/valid.txt; carry both.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-tar -xJf .device-bin.tar.xz
-bin=$PWD/.device-bin
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$bin/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${cublas}:${LD_LIBRARY_PATH:-}
-if ! "$bin/backend_tests" --gtest_list_tests >/dev/null 2>&1; then
-  export LD_LIBRARY_PATH=$bin/libstdcxx:$LD_LIBRARY_PATH
-fi
+source tools/device/env.sh
 export PERFMAMBA_FIXTURES=$PWD/tests/fixtures PERFMAMBA_MODELS=$PWD/models
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 ldd "$bin/perfmamba" | grep -i "not found"
