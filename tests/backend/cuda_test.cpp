@@ -89,8 +89,9 @@ TEST_F(Cuda, Conv1dNormsEmbedding) {
 
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   Rng rng(33);
+  // lengths around the 64-token chunk of the parallel scan: one chunk, exact fit, many chunks
   for (int N : {1, 7, 16, 33, 64, 100, 128, 200, 256})
-    for (int len : {1, 17}) {
+    for (int len : {1, 17, 64, 65, 300}) {
       const int batch = 2, E = 45, T = batch * len, ldbc = 2 * N;
       auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1), bias = rng.uniforms(E, -1, 0.5f);
       auto A = rng.uniforms(size_t(E) * N, -8, -0.1f), bc = rng.normals(size_t(T) * ldbc), D = rng.normals(E);
@@ -113,7 +114,8 @@ TEST_F(Cuda, SelectiveScanEveryStateWidth) {
 
 TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
   Rng rng(34);
-  for (auto [H, G, P, N, len] : {std::tuple{3, 1, 5, 7, 13}, {6, 3, 8, 16, 40}, {4, 2, 64, 128, 33}, {2, 1, 16, 256, 5}}) {
+  for (auto [H, G, P, N, len] : {std::tuple{3, 1, 5, 7, 13}, {6, 3, 8, 16, 40}, {4, 2, 64, 128, 33}, {2, 1, 16, 256, 5},
+                                 {3, 1, 8, 16, 200}, {4, 2, 16, 64, 129}}) {
     const int batch = 2, T = batch * len, E = H * P, GN = G * N, ld = E + 2 * GN;
     auto xbc = rng.normals(size_t(T) * ld), dt = rng.uniforms(size_t(T) * H, -4, 1), bias = rng.uniforms(H, -1, 0.5f);
     auto A = rng.uniforms(H, -8, -0.5f), D = rng.normals(H), s = rng.normals(size_t(batch) * E * N);
