@@ -80,6 +80,17 @@ TEST_F(TinyProfile, HtmlAndCsvHaveEverySection) {
   EXPECT_NE(profile_summary(*json_).find("in_proj"), std::string::npos);
 }
 
+TEST_F(TinyProfile, CompareMatchesPhasesAndReportsSpeedups) {
+  nlohmann::json b = *json_;
+  for (auto& p : b["phases"]) p["uninstrumented_s"] = p["uninstrumented_s"].get<double>() / 2;
+  const std::string text = profile_compare_text(*json_, b);
+  EXPECT_NE(text.find("prefill batch 1 L 32"), std::string::npos);
+  EXPECT_NE(text.find("2.00x as fast"), std::string::npos) << text;
+  const std::string html = profile_compare_html(*json_, b);
+  EXPECT_NE(html.find("id='phases'"), std::string::npos);
+  EXPECT_NE(html.find("id='components'"), std::string::npos);
+}
+
 TEST_F(TinyProfile, ValidatorNamesTheBadField) {
   nlohmann::json j = *json_;
   j["schema"] = "other/9";

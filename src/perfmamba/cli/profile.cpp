@@ -15,6 +15,7 @@ namespace {
 struct ProfileCliOptions {
   CommonOptions common;
   std::string seqlens = "64,256,1024", batches = "1", positions = "0,1024", out, render;
+  std::vector<std::string> compare;
   int repeats = 5;
   bool force = false;
 };
@@ -36,15 +37,30 @@ void write_reports(const nlohmann::json& j, const std::string& out, bool force) 
   write_file_atomic(path("report.html"), profile_to_html(j), force);
 }
 
+nlohmann::json load_profile(const std::string& path) {
+  const nlohmann::json j = parse_json_lenient(read_text_file(path), path);
+  validate_profile_json(j, path);
+  return j;
+}
+
 void profile(const ProfileCliOptions& o) {
+  if (!o.compare.empty()) {
+    require(o.compare.size() == 2, "", "--compare", "takes two profile.json files");
+    const nlohmann::json a = load_profile(o.compare[0]), b = load_profile(o.compare[1]);
+    if (!o.out.empty()) {
+      std::filesystem::create_directories(o.out);
+      write_file_atomic((std::filesystem::path(o.out) / "compare.html").string(), profile_compare_html(a, b), o.force);
+    }
+    std::printf("%s", profile_compare_text(a, b).c_str());
+    return;
+  }
   if (!o.render.empty()) {  // re-render a saved profile (e.g. one measured on another machine)
-    const nlohmann::json j = parse_json_lenient(read_text_file(o.render), o.render);
-    validate_profile_json(j, o.render);
+    const nlohmann::json j = load_profile(o.render);
     if (!o.out.empty()) write_reports(j, o.out, o.force);
     std::printf("%s", profile_summary(j).c_str());
     return;
   }
-  require(!o.common.model.empty(), "", "--model", "required (or --render FILE.json)");
+  require(!o.common.model.empty(), "", "--model", "required (or --render FILE.json, --compare A.json B.json)");
   apply_threads(o.common);
   ProfileOptions po;
   po.seqlens = int_list(o.seqlens, "--seqlen");
@@ -68,6 +84,7 @@ void register_profile(CLI::App& app) {
   cmd->get_option("--model")->required(false);
   add_device_option(*cmd, o->common);
   cmd->add_option("--render", o->render, "Render a saved profile.json (validated) instead of measuring");
+  cmd->add_option("--compare", o->compare, "Compare two saved profile.json files (writes compare.html with --out)")->expected(2);
   cmd->add_option("--seqlen", o->seqlens, "Prefill lengths, comma-separated");
   cmd->add_option("--batch", o->batches, "Batch sizes, comma-separated");
   cmd->add_option("--decode-positions", o->positions, "Context lengths at which decode steps are timed");

@@ -16,5 +16,8 @@ void validate_profile_json(const nlohmann::json& j, const std::string& file);
 std::string profile_to_csv(const nlohmann::json& j);
 std::string profile_to_html(const nlohmann::json& j);
 std::string profile_summary(const nlohmann::json& j);
+// Two validated profiles side by side, phases matched by mode, batch, length and position.
+std::string profile_compare_text(const nlohmann::json& a, const nlohmann::json& b);
+std::string profile_compare_html(const nlohmann::json& a, const nlohmann::json& b);
 
 }  // namespace perfmamba
