@@ -20,3 +20,20 @@ for m in models/mamba1-victorian models/mamba2-victorian; do
     $pm eval --model "$m" --ppl "$valid" --ctx 1025 --stride 1024 --max-tokens 65537 --batch 8
   fi
 done
+
+# Where the time goes, and what state pruning buys (see docs/findings.md, docs/pruning.md).
+out=build/demo
+rm -rf "$out" && mkdir -p "$out"
+echo; echo "=== profile: models/mamba2-victorian, prefill L=64..1024 and decode (report: $out/profile/report.html) ==="
+$pm profile --model models/mamba2-victorian --seqlen 64,256,1024 --decode-positions 0 --repeats 2 --out "$out/profile"
+if [ -f "$valid" ]; then
+  xz -dc ../shared/data/corpus/gutenberg-victorian/train-007.txt.xz | head -c 200000 > "$out/calib.txt" || true
+  echo; echo "=== prune: half of the SSM states, Δ-guided, calibrated on training text ==="
+  $pm prune --model models/mamba2-victorian --method delta-state --ratio 0.5 --calib "$out/calib.txt" \
+    --calib-tokens 8192 --out "$out/mamba2-pruned"
+  $pm eval --model "$out/mamba2-pruned" --ppl "$valid" --ctx 1025 --stride 1024 --max-tokens 65537 --batch 8
+  $pm profile --model "$out/mamba2-pruned" --seqlen 64,256,1024 --decode-positions 0 --repeats 2 --out "$out/profile-pruned" >/dev/null
+  echo; echo "=== before vs after pruning ($out/compare/compare.html) ==="
+  echo "(a small model on a shared CPU: differences of a few percent are noise; docs/pruning.md has H100 numbers)"
+  $pm profile --compare "$out/profile/profile.json" "$out/profile-pruned/profile.json" --out "$out/compare" | head -n 16
+fi
