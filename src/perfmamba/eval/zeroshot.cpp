@@ -1,0 +1,122 @@
+#include "perfmamba/eval/zeroshot.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include "perfmamba/core/error.hpp"
+
+namespace perfmamba {
+namespace {
+InferenceState copy_state(const InferenceState& s) {
+  InferenceState c;
+  c.batch = s.batch;
+  c.position = s.position;
+  for (const auto& l : s.layers) c.layers.push_back({l.conv_state.clone(), l.ssm_state.clone()});
+  return c;
+}
+
+double log_softmax_at(const float* row, int V, int target, bool& is_max) {
+  const float* mx = std::max_element(row, row + V);
+  double sum = 0;
+  for (int i = 0; i < V; ++i) sum += std::exp(double(row[i]) - *mx);
+  is_max = (mx - row) == target;
+  return double(row[target]) - *mx - std::log(sum);
+}
+
+size_t code_points(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
+  return n;
+}
+
+double mean_stderr(const std::vector<double>& x) {
+  if (x.size() < 2) return 0.0;
+  double m = 0, v = 0;
+  for (double a : x) m += a;
+  m /= double(x.size());
+  for (double a : x) v += (a - m) * (a - m);
+  return std::sqrt(v / double(x.size() - 1) / double(x.size()));
+}
+}  // namespace
+
+std::vector<ChoiceScore> score_item(MambaLM& model, const Tokenizer& tok, const TaskItem& item) {
+  const int V = model.config().vocab_size;
+  std::vector<ChoiceScore> out(item.choices.size());
+  std::map<std::string, std::vector<size_t>> by_context;
+  for (size_t c = 0; c < item.choices.size(); ++c) by_context[item.choices[c].context].push_back(c);
+  for (const auto& [context, members] : by_context) {
+    // As the harness does: the context encoded alone; the continuation is what the encoding of
+    // context + continuation adds after that many tokens. An empty context starts from EOS.
+    std::vector<int32_t> ctx = tok.encode(context);
+    if (ctx.empty()) ctx.push_back(std::max(model.config().eos_token_id, 0));
+    InferenceState st = model.new_state(1);
+    const Tensor last = model.prefill(ctx.data(), 1, int(ctx.size()), st, false);
+    for (size_t c : members) {
+      const std::vector<int32_t> whole = tok.encode(context + item.choices[c].continuation);
+      require(whole.size() > ctx.size() || context.empty(), "", "task item",
+              "continuation '" + item.choices[c].continuation + "' adds no token to its context");
+      std::vector<int32_t> cont(whole.begin() + std::ptrdiff_t(context.empty() ? 0 : ctx.size()), whole.end());
+      ChoiceScore& s = out[c];
+      s.tokens = int(cont.size());
+      bool is_max = false;
+      s.loglik = log_softmax_at(last.f32(), V, cont[0], is_max);
+      s.greedy = is_max;
+      if (cont.size() > 1) {
+        InferenceState branch = copy_state(st);
+        const Tensor logits = model.prefill(cont.data(), 1, int(cont.size()) - 1, branch, true);
+        for (size_t t = 1; t < cont.size(); ++t) {
+          s.loglik += log_softmax_at(logits.f32() + (t - 1) * size_t(V), V, cont[t], is_max);
+          s.greedy = s.greedy && is_max;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+TaskResult evaluate_task(MambaLM& model, const Tokenizer& tok, const Task& task, int64_t limit,
+                         const std::function<void(int64_t, int64_t)>& on_progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TaskResult r;
+  r.task = task.name;
+  const int64_t n = limit > 0 ? std::min<int64_t>(limit, int64_t(task.items.size())) : int64_t(task.items.size());
+  std::vector<double> acc, acc_norm, ll;
+  for (int64_t i = 0; i < n; ++i) {
+    const TaskItem& item = task.items[size_t(i)];
+    auto scores = score_item(model, tok, item);
+    if (task.is_lambada) {
+      acc.push_back(scores[0].greedy ? 1.0 : 0.0);
+      ll.push_back(scores[0].loglik);
+    } else {
+      size_t best = 0, best_norm = 0;
+      for (size_t c = 1; c < scores.size(); ++c) {
+        if (scores[c].loglik > scores[best].loglik) best = c;
+        const auto norm = [&](size_t k) { return scores[k].loglik / double(code_points(item.choices[k].continuation)); };
+        if (norm(c) > norm(best_norm)) best_norm = c;
+      }
+      acc.push_back(int(best) == item.label ? 1.0 : 0.0);
+      acc_norm.push_back(int(best_norm) == item.label ? 1.0 : 0.0);
+    }
+    r.scores.push_back(std::move(scores));
+    if (on_progress) on_progress(i + 1, n);
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0.0 : s / double(v.size());
+  };
+  r.items = n;
+  r.acc = mean(acc);
+  r.acc_stderr = mean_stderr(acc);
+  if (task.has_acc_norm) {
+    r.acc_norm = mean(acc_norm);
+    r.acc_norm_stderr = mean_stderr(acc_norm);
+  }
+  if (task.is_lambada) r.ppl = std::exp(-mean(ll));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace perfmamba
