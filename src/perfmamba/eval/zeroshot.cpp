@@ -3,17 +3,30 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include "perfmamba/core/error.hpp"
 
 namespace perfmamba {
 namespace {
-InferenceState copy_state(const InferenceState& s) {
+// A batch-`rows` state whose every row is a copy of the batch-1 state `s`.
+InferenceState broadcast_state(const InferenceState& s, int rows, Device dev) {
   InferenceState c;
-  c.batch = s.batch;
+  c.batch = rows;
   c.position = s.position;
-  for (const auto& l : s.layers) c.layers.push_back({l.conv_state.clone(), l.ssm_state.clone()});
+  auto repeat = [&](const Tensor& t) {
+    Shape shape = t.shape();
+    shape[0] = rows;
+    Tensor out = Tensor::empty(shape, t.dtype(), dev);
+    for (int r = 0; r < rows; ++r) {
+      auto* dst = static_cast<uint8_t*>(out.raw()) + size_t(r) * t.nbytes();
+      if (dev == Device::CPU) std::memcpy(dst, t.raw(), t.nbytes());
+      else device_memory(dev).copy(dst, t.raw(), t.nbytes(), 2);
+    }
+    return out;
+  };
+  for (const auto& l : s.layers) c.layers.push_back({repeat(l.conv_state), repeat(l.ssm_state)});
   return c;
 }
 
@@ -53,23 +66,38 @@ std::vector<ChoiceScore> score_item(MambaLM& model, const Tokenizer& tok, const 
     if (ctx.empty()) ctx.push_back(std::max(model.config().eos_token_id, 0));
     InferenceState st = model.new_state(1);
     const Tensor last = model.prefill(ctx.data(), 1, int(ctx.size()), st, false);
+    std::vector<std::vector<int32_t>> conts;
+    size_t longest = 0;
     for (size_t c : members) {
       const std::vector<int32_t> whole = tok.encode(context + item.choices[c].continuation);
       require(whole.size() > ctx.size() || context.empty(), "", "task item",
               "continuation '" + item.choices[c].continuation + "' adds no token to its context");
-      std::vector<int32_t> cont(whole.begin() + std::ptrdiff_t(context.empty() ? 0 : ctx.size()), whole.end());
-      ChoiceScore& s = out[c];
+      conts.emplace_back(whole.begin() + std::ptrdiff_t(context.empty() ? 0 : ctx.size()), whole.end());
+      longest = std::max(longest, conts.back().size());
+    }
+    // All continuations of this context in one batched forward from copies of its state. They
+    // are right-padded to the longest: with a causal model, positions after a continuation's end
+    // cannot change the logits that score it.
+    Tensor logits;
+    const int steps = int(longest) - 1, rows = int(members.size());
+    if (steps > 0) {
+      std::vector<int32_t> batch(size_t(rows) * size_t(steps), conts[0][0]);
+      for (int r = 0; r < rows; ++r)
+        for (int t = 0; t < steps && size_t(t) < conts[size_t(r)].size(); ++t)
+          batch[size_t(r) * size_t(steps) + size_t(t)] = conts[size_t(r)][size_t(t)];
+      InferenceState branch = broadcast_state(st, rows, model.backend().device());
+      logits = model.prefill(batch.data(), rows, steps, branch, true);
+    }
+    for (int r = 0; r < rows; ++r) {
+      const auto& cont = conts[size_t(r)];
+      ChoiceScore& s = out[members[size_t(r)]];
       s.tokens = int(cont.size());
       bool is_max = false;
       s.loglik = log_softmax_at(last.f32(), V, cont[0], is_max);
       s.greedy = is_max;
-      if (cont.size() > 1) {
-        InferenceState branch = copy_state(st);
-        const Tensor logits = model.prefill(cont.data(), 1, int(cont.size()) - 1, branch, true);
-        for (size_t t = 1; t < cont.size(); ++t) {
-          s.loglik += log_softmax_at(logits.f32() + (t - 1) * size_t(V), V, cont[t], is_max);
-          s.greedy = s.greedy && is_max;
-        }
+      for (size_t t = 1; t < cont.size(); ++t) {
+        s.loglik += log_softmax_at(logits.f32() + (size_t(r) * size_t(steps) + t - 1) * size_t(V), V, cont[t], is_max);
+        s.greedy = s.greedy && is_max;
       }
     }
   }
