@@ -201,3 +201,24 @@ TEST(Cli, PruneBadInputs) {
 }
 }  // namespace
 }  // namespace perfmamba
+
+namespace perfmamba {
+namespace {
+TEST(Cli, ZeroShotTasksAsJson) {
+  const std::string data = testing::shared_data_dir() + "/zeroshot";
+  if (!std::filesystem::exists(data)) GTEST_SKIP() << "no task data";
+  Result r = run("eval -m " + testing::models_dir() + "/mamba2-victorian --task piqa,winogrande --limit 5 --json --per-item --data-dir " + data);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][0]["task"], "piqa");
+  EXPECT_EQ(j["results"][0]["items"], 5);
+  EXPECT_TRUE(j["results"][0].contains("acc_norm"));
+  EXPECT_FALSE(j["results"][1].contains("acc_norm"));
+  EXPECT_EQ(j["results"][1]["per_item"].size(), 5u);
+  r = run("eval -m " + testing::models_dir() + "/mamba2-victorian --task boolq --data-dir " + data);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unknown task 'boolq'"), std::string::npos) << r.err;
+}
+}  // namespace
+}  // namespace perfmamba
