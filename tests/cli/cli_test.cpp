@@ -222,3 +222,21 @@ TEST(Cli, ZeroShotTasksAsJson) {
 }
 }  // namespace
 }  // namespace perfmamba
+
+namespace perfmamba {
+namespace {
+TEST(Cli, CompareBaseAndPruned) {
+  testing::TempDir tmp;
+  const std::string m2 = testing::models_dir() + "/mamba2-victorian";
+  ASSERT_EQ(run("prune -m " + m2 + " --method magnitude --ratio 0.5 -o " + tmp.file("p")).code, 0);
+  testing::write_bytes(tmp.file("text.txt"), std::string(3000, 'a') + " The end of the story was near, and she knew it.");
+  Result r = run("compare --base " + m2 + " --pruned " + tmp.file("p") + " --ppl " + tmp.file("text.txt") +
+                 " --seqlen 64 --json --out " + tmp.file("cmp"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(j["pruned"]["ssm_state_bytes_per_sequence"].get<double>() * 2, j["base"]["ssm_state_bytes_per_sequence"].get<double>());
+  EXPECT_TRUE(j["base"].contains("ppl"));
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("cmp/compare.html")));
+}
+}  // namespace
+}  // namespace perfmamba

@@ -33,5 +33,6 @@ void register_eval(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_prune(CLI::App& app);
+void register_compare(CLI::App& app);
 
 }  // namespace perfmamba::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   perfmamba::cli::register_convert(app);
   perfmamba::cli::register_profile(app);
   perfmamba::cli::register_prune(app);
+  perfmamba::cli::register_compare(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
