@@ -1,7 +1,8 @@
 // Selective scan (Mamba-1) and SSD in recurrent form (Mamba-2) as one chunked recurrence.
-// A "row" is what one warp scans: (batch, channel) for Mamba-1, (batch, head, head-dim row) for
-// Mamba-2; lanes own d_state / 32 states each in registers, so any d_state up to 256 runs
-// unpadded, and per token the warp reduces s . C with shuffles.
+// A "row" is what one group of kLanes lanes scans: (batch, channel) for Mamba-1, (batch, head,
+// head-dim row) for Mamba-2. Lanes own d_state / kLanes states each in registers, so any d_state up
+// to 256 runs unpadded; small states (Mamba-1's 16, pruned ones) pack 2 or 4 rows into a warp
+// instead of idling lanes. Per token the group reduces s . C with shuffles.
 // Long sequences are cut into chunks of kChunk tokens scanned in parallel (three passes):
 //   1. each (row, chunk) scans from a zero state and keeps its final state and sum of Δ;
 //   2. each row walks its chunks: state entering chunk c = exp(A ΣΔ_{c-1}) state_{c-1} + local_{c-1};
@@ -23,7 +24,6 @@ struct Mamba1 {
   const SelectiveScanParams& p;
   int b, e;
   __device__ Mamba1(const SelectiveScanParams& q, size_t row) : p(q), b(int(row / q.d_inner)), e(int(row % q.d_inner)) {}
-  __device__ static size_t rows(const SelectiveScanParams& q) { return size_t(q.batch) * q.d_inner; }
   __device__ int len() const { return p.len; }
   __device__ int states() const { return p.d_state; }
   __device__ float A(int n) const { return p.A[size_t(e) * p.d_state + n]; }
@@ -46,7 +46,6 @@ struct Mamba2 {
   __device__ Mamba2(const SsdParams& q, size_t row)
       : p(q), b(int(row / (size_t(q.head_dim) * q.n_heads))), h(int((row / q.head_dim) % q.n_heads)),
         i(int(row % q.head_dim)), g(h / (q.n_heads / q.n_groups)) {}
-  __device__ static size_t rows(const SsdParams& q) { return size_t(q.batch) * q.n_heads * q.head_dim; }
   __device__ int len() const { return p.len; }
   __device__ int states() const { return p.d_state; }
   __device__ float A(int) const { return p.A[h]; }
@@ -61,100 +60,132 @@ struct Mamba2 {
   __device__ void out(int t, float sc, float x) const { p.y[tok(t) * p.ldy + size_t(h) * p.head_dim + i] = sc + p.D[h] * x; }
 };
 
-// Scans tokens [t0, t1) of one row from the state in s; writes y when `emit`. Returns ΣΔ.
-template <class Row, int K>
-__device__ float scan_span(const Row& r, int lane, float (&s)[K], const float (&a)[K], int t0, int t1, bool emit) {
+
+// Sum over the kLanes lanes of an aligned lane group (every lane of the warp takes part).
+template <int kLanes>
+__device__ __forceinline__ float group_sum(float v) {
+#pragma unroll
+  for (int o = kLanes / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// The work item of this lane group: items count rows (x chunks); groups past the end redo the
+// last item without writing, so that every lane of the warp stays in the shuffles.
+template <int kLanes>
+struct Slot {
+  size_t item;
+  int sub;
+  bool valid;
+  __device__ Slot(size_t items) {
+    const int lane = threadIdx.x & 31;
+    const size_t i = (size_t(blockIdx.x) * kWarps + (threadIdx.x >> 5)) * (32 / kLanes) + lane / kLanes;
+    sub = lane % kLanes;
+    valid = i < items;
+    item = valid ? i : items - 1;
+  }
+};
+
+template <class Row, int kLanes, int K>
+__device__ void load_a(const Row& r, int sub, float (&a)[K]) {
+#pragma unroll
+  for (int k = 0; k < K; ++k) a[k] = sub + kLanes * k < r.states() ? r.A(sub + kLanes * k) : 0.0f;
+}
+
+// Scans `steps` token positions from t0 of one row (those at or past t1 are idle), from the state
+// in s; writes y when `emit` and the slot is valid. Returns ΣΔ over the active tokens.
+template <class Row, int kLanes, int K>
+__device__ float scan_span(const Row& r, int sub, bool valid, float (&s)[K], const float (&a)[K], int t0, int t1,
+                           int steps, bool emit) {
   const int N = r.states();
   float dsum = 0.0f;
-  for (int t = t0; t < t1; ++t) {
-    const float d = r.delta(t), x = r.x(t);
-    const float* Bt = r.B(t);
-    const float* Ct = r.C(t);
-    dsum += d;
-    float acc = 0.0f;
+  for (int i = 0; i < steps; ++i) {
+    const int t = t0 + i;
+    const bool active = t < t1;
+    float acc = 0.0f, x = 0.0f;
+    if (active) {
+      const float d = r.delta(t);
+      x = r.x(t);
+      const float* Bt = r.B(t);
+      const float* Ct = r.C(t);
+      dsum += d;
 #pragma unroll
-    for (int k = 0; k < K; ++k) {
-      const int n = lane + 32 * k;
-      if (n < N) {
-        s[k] = expf(d * a[k]) * s[k] + d * x * Bt[n];
-        if (emit) acc += s[k] * Ct[n];
+      for (int k = 0; k < K; ++k) {
+        const int n = sub + kLanes * k;
+        if (n < N) {
+          s[k] = expf(d * a[k]) * s[k] + d * x * Bt[n];
+          if (emit) acc += s[k] * Ct[n];
+        }
       }
     }
     if (emit) {
-      acc = warp_sum(acc);
-      if (lane == 0) r.out(t, acc, x);
+      acc = group_sum<kLanes>(acc);
+      if (active && valid && sub == 0) r.out(t, acc, x);
     }
   }
   return dsum;
 }
 
-template <class Row, int K, class P>
-__device__ bool setup(const P& p, size_t warp, size_t nrows, int lane, float (&a)[K], size_t& row) {
-  if (warp >= nrows) return false;
-  row = warp;
+// Pass 3 (and the whole scan when there is one chunk): from `state_in` ([rows, chunks, N]),
+// emit y; with one chunk, write the final state back to state_out.
+template <class Row, int kLanes, int K, class P>
+__global__ void emit_kernel(P p, const float* state_in, float* state_out, int chunks, size_t rows) {
+  const Slot<kLanes> slot(rows * chunks);
+  const size_t row = slot.item / chunks;
+  const int c = int(slot.item % chunks);
   const Row r(p, row);
-#pragma unroll
-  for (int k = 0; k < K; ++k) a[k] = lane + 32 * k < r.states() ? r.A(lane + 32 * k) : 0.0f;
-  return true;
-}
-
-// Pass 3 (and the whole scan when there is one chunk): from `state_in` (row-major [rows, N],
-// chunk-major when chunks > 1), emit y; with one chunk, write the final state back to state_out.
-template <class Row, int K, class P>
-__global__ void emit_kernel(P p, const float* state_in, float* state_out, int chunks) {
-  const int lane = threadIdx.x & 31;
-  const size_t w = size_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  const size_t nrows = Row::rows(p);
+  const int N = r.states();
   float a[K], s[K];
-  size_t row;
-  if (!setup<Row, K>(p, w / chunks, nrows, lane, a, row)) return;
-  const Row r(p, row);
-  const int c = int(w % chunks), N = r.states();
+  load_a<Row, kLanes>(r, slot.sub, a);
   const float* in = state_in + (row * chunks + c) * N;
 #pragma unroll
-  for (int k = 0; k < K; ++k) s[k] = lane + 32 * k < N ? in[lane + 32 * k] : 0.0f;
-  const int t0 = chunks == 1 ? 0 : c * kChunk, t1 = chunks == 1 ? r.len() : min(r.len(), t0 + kChunk);
-  scan_span<Row, K>(r, lane, s, a, t0, t1, true);
-  if (state_out) {
+  for (int k = 0; k < K; ++k) s[k] = slot.sub + kLanes * k < N ? in[slot.sub + kLanes * k] : 0.0f;
+  const bool single = chunks == 1;
+  const int t0 = single ? 0 : c * kChunk, t1 = single ? r.len() : min(r.len(), t0 + kChunk);
+  scan_span<Row, kLanes, K>(r, slot.sub, slot.valid, s, a, t0, t1, single ? r.len() : kChunk, true);
+  if (state_out && slot.valid) {
 #pragma unroll
     for (int k = 0; k < K; ++k)
-      if (lane + 32 * k < N) state_out[row * N + lane + 32 * k] = s[k];
+      if (slot.sub + kLanes * k < N) state_out[row * N + slot.sub + kLanes * k] = s[k];
   }
 }
 
 // Pass 1: local final states from zero, and ΣΔ per (row, chunk).
-template <class Row, int K, class P>
-__global__ void local_kernel(P p, float* local, float* dsum, int chunks) {
-  const int lane = threadIdx.x & 31;
-  const size_t w = size_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  float a[K], s[K] = {};
-  size_t row;
-  if (!setup<Row, K>(p, w / chunks, Row::rows(p), lane, a, row)) return;
+template <class Row, int kLanes, int K, class P>
+__global__ void local_kernel(P p, float* local, float* dsum, int chunks, size_t rows) {
+  const Slot<kLanes> slot(rows * chunks);
+  const size_t row = slot.item / chunks;
+  const int c = int(slot.item % chunks);
   const Row r(p, row);
-  const int c = int(w % chunks), N = r.states();
-  const float ds = scan_span<Row, K>(r, lane, s, a, c * kChunk, min(r.len(), (c + 1) * kChunk), false);
+  const int N = r.states();
+  float a[K], s[K] = {};
+  load_a<Row, kLanes>(r, slot.sub, a);
+  const float ds = scan_span<Row, kLanes, K>(r, slot.sub, slot.valid, s, a, c * kChunk, min(r.len(), (c + 1) * kChunk),
+                                             kChunk, false);
+  if (!slot.valid) return;
 #pragma unroll
   for (int k = 0; k < K; ++k)
-    if (lane + 32 * k < N) local[(row * chunks + c) * N + lane + 32 * k] = s[k];
-  if (lane == 0) dsum[row * chunks + c] = ds;
+    if (slot.sub + kLanes * k < N) local[(row * chunks + c) * N + slot.sub + kLanes * k] = s[k];
+  if (slot.sub == 0) dsum[row * chunks + c] = ds;
 }
 
 // Pass 2: states entering each chunk, from the inference state; the final one goes back to it.
-template <class Row, int K, class P>
-__global__ void propagate_kernel(P p, float* state, const float* local, const float* dsum, float* entering, int chunks) {
-  const int lane = threadIdx.x & 31;
-  const size_t w = size_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+template <class Row, int kLanes, int K, class P>
+__global__ void propagate_kernel(P p, float* state, const float* local, const float* dsum, float* entering, int chunks,
+                                 size_t rows) {
+  const Slot<kLanes> slot(rows);
+  if (!slot.valid) return;  // no shuffles below
+  const size_t row = slot.item;
+  const Row r(p, row);
+  const int N = r.states(), sub = slot.sub;
   float a[K], s[K];
-  size_t row;
-  if (!setup<Row, K>(p, w, Row::rows(p), lane, a, row)) return;
-  const int N = Row(p, row).states();
+  load_a<Row, kLanes>(r, sub, a);
 #pragma unroll
-  for (int k = 0; k < K; ++k) s[k] = lane + 32 * k < N ? state[row * N + lane + 32 * k] : 0.0f;
+  for (int k = 0; k < K; ++k) s[k] = sub + kLanes * k < N ? state[row * N + sub + kLanes * k] : 0.0f;
   for (int c = 0; c < chunks; ++c) {
     const float ds = dsum[row * chunks + c];
 #pragma unroll
     for (int k = 0; k < K; ++k) {
-      const int n = lane + 32 * k;
+      const int n = sub + kLanes * k;
       if (n < N) {
         entering[(row * chunks + c) * N + n] = s[k];
         s[k] = expf(ds * a[k]) * s[k] + local[(row * chunks + c) * N + n];
@@ -163,38 +194,46 @@ __global__ void propagate_kernel(P p, float* state, const float* local, const fl
   }
 #pragma unroll
   for (int k = 0; k < K; ++k)
-    if (lane + 32 * k < N) state[row * N + lane + 32 * k] = s[k];
+    if (sub + kLanes * k < N) state[row * N + sub + kLanes * k] = s[k];
 }
 
-unsigned blocks_for(size_t warps) { return unsigned((warps + kWarps - 1) / kWarps); }
+template <int kLanes>
+unsigned blocks_for(size_t items) {
+  const size_t warps = (items + 32 / kLanes - 1) / (32 / kLanes);
+  return unsigned((warps + kWarps - 1) / kWarps);
+}
 
-template <class Row, int K, class P>
+template <class Row, int kLanes, int K, class P>
 void run_scan(const P& p, size_t rows, int len, int N, float* state) {
   const int chunks = (len + kChunk - 1) / kChunk;
   if (chunks <= 1) {
-    emit_kernel<Row, K><<<blocks_for(rows), 32 * kWarps>>>(p, state, state, 1);
+    emit_kernel<Row, kLanes, K><<<blocks_for<kLanes>(rows), 32 * kWarps>>>(p, state, state, 1, rows);
     check_launch("scan");
     return;
   }
   Tensor local = Tensor::empty({int64_t(rows) * chunks * N}, DType::F32, Device::CUDA);
   Tensor entering = Tensor::empty({int64_t(rows) * chunks * N}, DType::F32, Device::CUDA);
   Tensor dsum = Tensor::empty({int64_t(rows) * chunks}, DType::F32, Device::CUDA);
-  local_kernel<Row, K><<<blocks_for(rows * chunks), 32 * kWarps>>>(p, local.f32(), dsum.f32(), chunks);
+  local_kernel<Row, kLanes, K><<<blocks_for<kLanes>(rows * chunks), 32 * kWarps>>>(p, local.f32(), dsum.f32(), chunks, rows);
   check_launch("scan: chunk states");
-  propagate_kernel<Row, K><<<blocks_for(rows), 32 * kWarps>>>(p, state, local.f32(), dsum.f32(), entering.f32(), chunks);
+  propagate_kernel<Row, kLanes, K><<<blocks_for<kLanes>(rows), 32 * kWarps>>>(p, state, local.f32(), dsum.f32(),
+                                                                             entering.f32(), chunks, rows);
   check_launch("scan: state passing");
-  emit_kernel<Row, K><<<blocks_for(rows * chunks), 32 * kWarps>>>(p, entering.f32(), nullptr, chunks);
+  emit_kernel<Row, kLanes, K><<<blocks_for<kLanes>(rows * chunks), 32 * kWarps>>>(p, entering.f32(), nullptr, chunks, rows);
   check_launch("scan: chunk outputs");
 }
 
-// Dispatch on states per lane: the smallest register array that holds d_state.
+// Lanes per row and states per lane: the narrowest group that holds d_state in one register
+// per lane up to 32 states, then wider register arrays on a full warp.
 template <class Row, class P>
 void dispatch(const P& p, size_t rows, int len, int N, float* state) {
   if (rows == 0 || len == 0) return;
-  if (N <= 32) run_scan<Row, 1>(p, rows, len, N, state);
-  else if (N <= 64) run_scan<Row, 2>(p, rows, len, N, state);
-  else if (N <= 128) run_scan<Row, 4>(p, rows, len, N, state);
-  else if (N <= 256) run_scan<Row, 8>(p, rows, len, N, state);
+  if (N <= 8) run_scan<Row, 8, 1>(p, rows, len, N, state);
+  else if (N <= 16) run_scan<Row, 16, 1>(p, rows, len, N, state);
+  else if (N <= 32) run_scan<Row, 32, 1>(p, rows, len, N, state);
+  else if (N <= 64) run_scan<Row, 32, 2>(p, rows, len, N, state);
+  else if (N <= 128) run_scan<Row, 32, 4>(p, rows, len, N, state);
+  else if (N <= 256) run_scan<Row, 32, 8>(p, rows, len, N, state);
   else throw Error("cuda", "d_state", std::to_string(N) + " is above the 256 the CUDA scans support");
 }
 }  // namespace
