@@ -2,6 +2,7 @@
 // sections), and the schema validator's errors.
 #include <gtest/gtest.h>
 
+#include "perfmamba/profile/ncu_import.hpp"
 #include "perfmamba/profile/report.hpp"
 #include "testing.hpp"
 #include "testing_files.hpp"
@@ -71,7 +72,8 @@ TEST_F(TinyProfile, JsonIsValidAndCoversEveryComponent) {
 
 TEST_F(TinyProfile, HtmlAndCsvHaveEverySection) {
   const std::string html = profile_to_html(*json_);
-  for (const char* id : {"id='shares'", "id='scaling'", "id='roofline'", "id='memory'", "id='prefill-decode'", "id='tables'", "<svg"})
+  for (const char* id : {"id='shares'", "id='scaling'", "id='roofline'", "id='memory'", "id='prefill-decode'", "id='counters'",
+                         "id='tables'", "<svg"})
     EXPECT_NE(html.find(id), std::string::npos) << id;
   EXPECT_EQ(html.find("http"), std::string::npos);  // self-contained: nothing fetched
   const std::string csv = profile_to_csv(*json_);
@@ -101,6 +103,46 @@ TEST_F(TinyProfile, ValidatorNamesTheBadField) {
   j = *json_;
   j["phases"][0].erase("tokens_per_s");
   testing::expect_error([&] { validate_profile_json(j, "p.json"); }, {"phases[0].tokens_per_s"});
+}
+
+// CPU counters either count (then they are plausible) or the profile says why not.
+TEST_F(TinyProfile, CpuCountersOrANote) {
+  const nlohmann::json& hw = (*json_)["hardware_counters"];
+  const std::string cpu = hw["cpu"].get<std::string>();
+  const nlohmann::json& scan = (*json_)["phases"][2]["components"]["ssd"];
+  if (cpu.rfind("not available: ", 0) == 0) {
+    EXPECT_GT(cpu.size(), 20u) << cpu;  // carries the reason
+    EXPECT_FALSE(scan.contains("counters"));
+  } else {
+    ASSERT_TRUE(scan.contains("counters")) << cpu;
+    EXPECT_GT(scan["counters"]["instructions"].get<double>(), 1e3);
+    EXPECT_GT(scan["counters"]["ipc"].get<double>(), 0.01);
+  }
+}
+
+// A CSV as `ncu --csv --page raw --print-units base --nvtx` writes it: a header, a units row,
+// kernels whose NVTX path ends in a component range, one kernel outside any, quoted numbers with
+// thousands separators.
+TEST(NcuImport, ParsesAndAttributesKernels) {
+  const std::string csv =
+      "==PROF== Connected to process 123\n"
+      "\"ID\",\"Kernel Name\",\"thread_domain:push_pop_ranges\",\"dram__bytes_read.sum\",\"dram__bytes_write.sum\","
+      "\"gpu__time_duration.sum\",\"sm__warps_active.avg.pct_of_peak_sustained_active\"\n"
+      "\"\",\"\",\"\",\"Kbyte\",\"byte\",\"usecond\",\"%\"\n"
+      "\"0\",\"sgemm_128x64\",\"<default domain>:pm_measure:pm:in_proj\",\"1,000\",\"500\",\"10\",\"50\"\n"
+      "\"1\",\"sgemm_128x64\",\"<default domain>:pm_measure:pm:in_proj\",\"2,000\",\"500\",\"30\",\"90\"\n"
+      "\"2\",\"pm:scan\",\"\",\"4\",\"0\",\"5\",\"25\"\n"
+      "\"3\",\"memset\",\"<default domain>:pm_measure\",\"1\",\"1\",\"1\",\"1\"\n";
+  int dropped = 0;
+  const NcuImport imp = parse_ncu_csv(csv, "ncu.csv", &dropped);
+  const NcuComponent& in = imp.components[size_t(Component::InProj)];
+  EXPECT_EQ(in.kernels, 2);
+  EXPECT_DOUBLE_EQ(in.dram_bytes, 3e6 + 1000);
+  EXPECT_NEAR(in.duration_s, 40e-6, 1e-12);
+  EXPECT_NEAR(in.occupancy_pct, (50 * 10 + 90 * 30) / 40.0, 1e-9);  // time-weighted
+  EXPECT_EQ(imp.components[size_t(Component::Scan)].kernels, 1);   // renamed kernel (--print-nvtx-rename)
+  EXPECT_EQ(dropped, 1);
+  testing::expect_error([] { parse_ncu_csv("no csv here\n", "ncu.csv"); }, {"ncu.csv", "ncu CSV header"});
 }
 
 }  // namespace

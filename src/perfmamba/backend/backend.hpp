@@ -17,21 +17,21 @@ enum class Component : uint8_t {
 };
 const char* component_name(Component c);
 
-// Measures device time between two points of the backend's stream without synchronising at
-// either (CUDA events); seconds() waits for the stop point.
-class DeviceTimer {
+// A point in the backend's stream (a CUDA event). Recording does not synchronise; the time
+// between two points is read once the later one has passed, so ops run back to back as usual.
+class DeviceMarker {
  public:
-  virtual ~DeviceTimer() = default;
-  virtual void start() = 0;
-  virtual void stop() = 0;
-  virtual double seconds() = 0;
+  virtual ~DeviceMarker() = default;
+  virtual void record() = 0;
+  // Seconds from `earlier` to this point; waits for this point.
+  virtual double seconds_since(DeviceMarker& earlier) = 0;
 };
 
 class Backend {
  public:
   virtual ~Backend() = default;
   // Null where ops run synchronously (the CPU): time them with a host clock.
-  virtual std::unique_ptr<DeviceTimer> make_timer() { return nullptr; }
+  virtual std::unique_ptr<DeviceMarker> make_marker() { return nullptr; }
   // Which component (and layer; -1 outside the layers) the next ops belong to. Free for the
   // plain backends; the profiling wrapper attributes time to it.
   virtual void set_component(Component, int /*layer*/) {}
@@ -52,6 +52,10 @@ std::unique_ptr<Backend> make_cpu_backend();
 // Throws a perfmamba::Error when the build has no CUDA backend or no device is visible.
 std::unique_ptr<Backend> make_cuda_backend();
 int cuda_device_count();  // 0 without a driver, a device or a CUDA build
+// Named ranges on the CPU thread for GPU profilers (NVTX); no-ops without CUDA. The CUDA backend
+// opens one per component as "pm:<component>" so Nsight Compute can attribute each kernel.
+void device_range_push(const char* name);
+void device_range_pop();
 // "cpu" or "cuda"
 std::unique_ptr<Backend> make_backend(const std::string& device);
 

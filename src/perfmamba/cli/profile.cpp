@@ -8,6 +8,7 @@
 #include "perfmamba/io/atomic_file.hpp"
 #include "perfmamba/io/json_fields.hpp"
 #include "perfmamba/io/mapped_file.hpp"
+#include "perfmamba/profile/ncu_import.hpp"
 #include "perfmamba/profile/report.hpp"
 
 namespace perfmamba::cli {
@@ -17,7 +18,9 @@ struct ProfileCliOptions {
   std::string seqlens = "64,256,1024", batches = "1", positions = "0,1024", out, render;
   std::vector<std::string> compare;
   int repeats = 5;
-  bool force = false;
+  bool force = false, no_counters = false, ncu = false;
+  std::string ncu_path = "ncu", ncu_child;
+  int ncu_seqlen = 0;  // 0: the longest --seqlen up to 4096
 };
 
 std::vector<int> int_list(const std::string& text, const char* flag) {
@@ -68,9 +71,33 @@ void profile(const ProfileCliOptions& o) {
   po.decode_positions.clear();
   for (int32_t p : parse_ids(o.positions)) po.decode_positions.push_back(p);
   po.repeats = o.repeats;
+  po.cpu_counters = !o.no_counters;
   auto backend = make_backend(o.common.device);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
-  const nlohmann::json j = profile_to_json(run_profile(lm, *backend, po));
+  if (!o.ncu_child.empty()) {  // we are the program ncu runs
+    ncu_child_forward(lm, o.ncu_child, po.batches.front(), po.seqlens.front());
+    return;
+  }
+  require(!o.ncu || backend->device() == Device::CUDA, "", "--ncu", "needs --device cuda");
+  ProfileReport report = run_profile(lm, *backend, po);
+  if (o.ncu) {
+    int len = o.ncu_seqlen;
+    for (int l : po.seqlens)
+      if (len == 0 || (o.ncu_seqlen == 0 && l <= 4096 && l > len)) len = l;
+    for (const char* mode : {"prefill", "decode"}) {
+      NcuRun run;
+      run.ncu = o.ncu_path;
+      run.child = {"-m", o.common.model, "--device", "cuda", "--seed", std::to_string(o.common.seed)};
+      run.mode = mode;
+      run.len = len;
+      NcuImport imp;
+      std::string note;
+      std::fprintf(stderr, "profile: Nsight Compute on one %s forward (L=%d)...\n", mode, run.mode == "prefill" ? len : 1);
+      if (run_ncu(run, imp, note)) report.ncu.push_back(imp);
+      if (!note.empty()) report.ncu_note += (report.ncu_note.empty() ? "" : "; ") + note;
+    }
+  }
+  const nlohmann::json j = profile_to_json(report);
   if (!o.out.empty()) write_reports(j, o.out, o.force);
   if (o.common.json) print_json(j);
   else std::printf("%s%s", profile_summary(j).c_str(), o.out.empty() ? "" : ("\nwrote " + o.out + "/{profile.json,profile.csv,report.html}\n").c_str());
@@ -91,6 +118,13 @@ void register_profile(CLI::App& app) {
   cmd->add_option("--repeats", o->repeats, "Timed repeats per point (median reported)")->check(CLI::Range(1, 1000));
   cmd->add_option("--out", o->out, "Directory for profile.json, profile.csv and report.html");
   cmd->add_flag("--force", o->force, "Replace existing report files");
+  cmd->add_flag("--no-counters", o->no_counters, "Do not read CPU hardware counters (perf_event)");
+  cmd->add_flag("--ncu", o->ncu, "Also measure DRAM bytes and occupancy per component with Nsight Compute (CUDA)");
+  cmd->add_option("--ncu-path", o->ncu_path, "The ncu executable");
+  cmd->add_option("--ncu-seqlen", o->ncu_seqlen, "Prefill length measured under ncu (default: longest --seqlen <= 4096)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--ncu-child", o->ncu_child, "(internal) run one forward for ncu")
+      ->check(CLI::IsMember({"prefill", "decode"}))->group("");
   cmd->callback([o] { profile(*o); });
 }
 

@@ -22,18 +22,22 @@ std::vector<int32_t> token_ids(int n, int vocab) {
 
 // Runs `forward(backend)` repeats times through the profiling wrapper and once more per repeat
 // through the plain backend, and folds the op records into per-component statistics.
+// Runs `forward` repeats times through the profiling wrapper and once more per repeat through
+// the plain backend, and folds the op records into per-component statistics.
 template <class Forward>
-void measure(PhaseProfile& ph, MambaLM& lm, Backend& plain, int repeats, Forward&& forward) {
-  ProfilingBackend prof(plain);
+void measure(PhaseProfile& ph, MambaLM& lm, Backend& plain, const CpuCounters* counters, int repeats,
+             Forward&& forward) {
+  ProfilingBackend prof(plain, counters);
   std::array<std::vector<double>, kComponents> per_repeat;
+  std::array<CounterValues, kComponents> counted{};
   std::vector<double> sums, plain_times;
   forward(plain);  // warm-up
   for (int r = 0; r < repeats; ++r) {
     prof.clear();
     lm.set_backend(prof);
     forward(prof);
-    lm.set_backend(plain);
     prof.finish();
+    lm.set_backend(plain);
     std::array<double, kComponents> t{};
     std::array<ComponentTiming, kComponents> cost{};
     double sum = 0;
@@ -44,6 +48,7 @@ void measure(PhaseProfile& ph, MambaLM& lm, Backend& plain, int repeats, Forward
       cost[c].flops += rec.cost.flops;
       cost[c].bytes += rec.cost.bytes;
       cost[c].calls += 1;
+      counted[c] += rec.counters;
     }
     for (int c = 0; c < kComponents; ++c) {
       per_repeat[c].push_back(t[c]);
@@ -65,6 +70,8 @@ void measure(PhaseProfile& ph, MambaLM& lm, Backend& plain, int repeats, Forward
     ph.components[c].median_s = median(v);
     ph.components[c].min_s = *std::min_element(v.begin(), v.end());
     ph.components[c].max_s = *std::max_element(v.begin(), v.end());
+    const double k = 1.0 / repeats;
+    ph.components[c].counters = {counted[c].cycles * k, counted[c].instructions * k, counted[c].llc_misses * k};
   }
   ph.instrumented_s = median(sums);
   ph.uninstrumented_s = median(plain_times);
@@ -81,6 +88,13 @@ ProfileReport run_profile(LoadedModel& loaded, Backend& backend, const ProfileOp
   rep.load_seconds = loaded.load_seconds;
   rep.weight_bytes = model_stats(lm.config()).total_params * 4;
   rep.peaks = measure_peaks(backend);
+  std::unique_ptr<CpuCounters> counters;
+  if (backend.device() == Device::CPU && o.cpu_counters) {
+    counters = CpuCounters::open(rep.counters_note);
+    rep.has_counters = counters != nullptr;
+  } else if (backend.device() == Device::CPU) {
+    rep.counters_note = "off (--no-counters)";
+  }
   const int V = lm.config().vocab_size;
   const size_t steps = o.batches.size() * (o.seqlens.size() + o.decode_positions.size());
   Progress bar("profile", int64_t(steps), "runs");
@@ -92,7 +106,7 @@ ProfileReport run_profile(LoadedModel& loaded, Backend& backend, const ProfileOp
       ph.batch = batch;
       ph.len = len;
       const auto ids = token_ids(batch * len, V);
-      measure(ph, lm, backend, o.repeats, [&](Backend&) {
+      measure(ph, lm, backend, counters.get(), o.repeats, [&](Backend&) {
         InferenceState st = lm.new_state(batch);
         lm.prefill(ids.data(), batch, len, st, false);
       });
@@ -111,7 +125,7 @@ ProfileReport run_profile(LoadedModel& loaded, Backend& backend, const ProfileOp
         lm.prefill(ctx.data(), batch, pos, st, false);
       }
       const auto next = token_ids(batch, V);
-      measure(ph, lm, backend, o.repeats, [&](Backend&) { lm.decode(next.data(), st); });
+      measure(ph, lm, backend, counters.get(), o.repeats, [&](Backend&) { lm.decode(next.data(), st); });
       rep.phases.push_back(ph);
       bar.update(++done);
     }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "perfmamba/model/load.hpp"
+#include "perfmamba/profile/cpu_counters.hpp"
 #include "perfmamba/profile/machine_peaks.hpp"
 
 namespace perfmamba {
@@ -16,6 +17,7 @@ struct ComponentTiming {
   double median_s = 0, min_s = 0, max_s = 0;  // summed over layers, statistics over repeats
   double flops = 0, bytes = 0;                // analytic, summed over layers, one forward
   int calls = 0;                              // op calls per forward
+  CounterValues counters;                     // CPU hardware counters, mean per forward
 };
 
 struct PhaseProfile {
@@ -35,6 +37,19 @@ struct ProfileOptions {
   std::vector<int> decode_positions = {0, 1024};
   int repeats = 5;
   bool progress = true;
+  bool cpu_counters = true;  // try perf_event on the CPU backend
+};
+
+// Per-component totals of the kernels Nsight Compute measured in one forward (`--ncu`).
+struct NcuComponent {
+  int kernels = 0;
+  double dram_bytes = 0, duration_s = 0;
+  double occupancy_pct = 0;  // achieved occupancy, weighted by kernel duration
+};
+struct NcuImport {
+  std::string mode;  // "prefill" or "decode"
+  int batch = 1, len = 0;
+  std::array<NcuComponent, kComponents> components{};
 };
 
 struct ProfileReport {
@@ -45,6 +60,10 @@ struct ProfileReport {
   double load_seconds = 0;
   int64_t weight_bytes = 0;
   std::vector<PhaseProfile> phases;
+  std::string counters_note;  // CPU counters: why they are missing, or empty
+  bool has_counters = false;
+  std::vector<NcuImport> ncu;
+  std::string ncu_note;
 };
 
 ProfileReport run_profile(LoadedModel& model, Backend& backend, const ProfileOptions& o);

@@ -1,14 +1,18 @@
 #pragma once
 // A Backend that forwards every op to another backend and records, per op, the component it was
-// tagged with, its time and its analytic FLOPs and bytes. On a device with timers (CUDA events)
-// the ops run back to back as usual and are timed on the device, read once the forward is over
-// (finish()); on the CPU each op is timed with the steady clock. The profiler never changes what
-// is computed: the inner backend does all the work.
+// tagged with, its time and its analytic FLOPs and bytes. On a device with markers (CUDA events)
+// the ops run back to back as usual: one marker is recorded before the first op and one after
+// each op, so an op's time runs from the end of the previous op to its own end (launch gaps
+// included, which is what a launch-bound decode step really spends) and the component times add
+// up to the whole forward. Times are read once the forward is over (finish()). On the CPU each
+// op is timed with the steady clock and, where the machine allows, its hardware counters read.
+// The profiler never changes what is computed: the inner backend does all the work.
 #include <chrono>
 #include <memory>
 #include <vector>
 
 #include "perfmamba/backend/backend.hpp"
+#include "perfmamba/profile/cpu_counters.hpp"
 
 namespace perfmamba {
 
@@ -18,20 +22,26 @@ struct OpRecord {
   const char* op;
   double seconds;
   OpCost cost;
+  CounterValues counters;  // zero unless CPU counters are on
 };
 
 class ProfilingBackend final : public Backend {
  public:
-  explicit ProfilingBackend(Backend& inner) : inner_(inner) {}
-  // Resolves pending device timings; call after the forward, before records().
+  explicit ProfilingBackend(Backend& inner, const CpuCounters* counters = nullptr)
+      : inner_(inner), counters_(counters) {}
+  // Resolves pending device timings; call after each forward, before records().
   void finish() {
-    for (size_t i = 0; i < pending_.size(); ++i) records_[first_pending_ + i].seconds = timers_[i]->seconds();
+    for (const Pending& p : pending_) records_[p.record].seconds = markers_[p.end]->seconds_since(*markers_[p.end - 1]);
     pending_.clear();
+    used_markers_ = 0;
+    run_open_ = false;
   }
   const std::vector<OpRecord>& records() const { return records_; }
   void clear() {
     records_.clear();
     pending_.clear();
+    used_markers_ = 0;
+    run_open_ = false;
   }
 
   Device device() const override { return inner_.device(); }
@@ -39,6 +49,7 @@ class ProfilingBackend final : public Backend {
   void set_component(Component c, int layer) override {
     component_ = c;
     layer_ = layer;
+    inner_.set_component(c, layer);  // the CUDA backend names its NVTX ranges after it
   }
   void gemm(const GemmParams& p) override { run("gemm", p.cost(), [&] { inner_.gemm(p); }); }
   void add_rmsnorm(const AddRmsNormParams& p) override { run("add_rmsnorm", p.cost(), [&] { inner_.add_rmsnorm(p); }); }
@@ -53,41 +64,45 @@ class ProfilingBackend final : public Backend {
  private:
   template <class Fn>
   void run(const char* op, const OpCost& cost, Fn&& fn) {
-    if (pending_.empty()) first_pending_ = records_.size();
-    if (pending_.size() < timers_.size() || (timers_.empty() ? try_timer() : grow_timers())) {
-      DeviceTimer& t = *timers_[pending_.size()];
-      t.start();
+    if (use_markers()) {
+      if (!run_open_) marker(used_markers_++).record();
+      run_open_ = true;
       fn();
-      t.stop();
-      pending_.push_back(1);
-      records_.push_back({component_, layer_, op, 0.0, cost});
+      marker(used_markers_++).record();
+      pending_.push_back({records_.size(), used_markers_ - 1});
+      records_.push_back({component_, layer_, op, 0.0, cost, {}});
       return;
     }
     inner_.synchronize();
+    const CounterValues c0 = counters_ ? counters_->read() : CounterValues{};
     const auto t0 = std::chrono::steady_clock::now();
     fn();
     inner_.synchronize();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    records_.push_back({component_, layer_, op, s, cost});
+    records_.push_back({component_, layer_, op, s, cost, counters_ ? counters_->read() - c0 : CounterValues{}});
   }
 
-  bool try_timer() {
-    if (no_timer_) return false;
-    auto t = inner_.make_timer();
-    if (!t) return !(no_timer_ = true);
-    timers_.push_back(std::move(t));
-    return true;
+  bool use_markers() {
+    if (!markers_checked_) {
+      markers_checked_ = true;
+      if (auto m = inner_.make_marker()) markers_.push_back(std::move(m));
+    }
+    return !markers_.empty();
   }
-  bool grow_timers() {
-    timers_.push_back(inner_.make_timer());
-    return true;
+  DeviceMarker& marker(size_t i) {
+    while (markers_.size() <= i) markers_.push_back(inner_.make_marker());
+    return *markers_[i];
   }
 
   Backend& inner_;
-  std::vector<std::unique_ptr<DeviceTimer>> timers_;  // reused across forwards
-  std::vector<char> pending_;
-  size_t first_pending_ = 0;
-  bool no_timer_ = false;
+  const CpuCounters* counters_;
+  struct Pending {
+    size_t record, end;  // the op ran between markers_[end - 1] and markers_[end]
+  };
+  std::vector<std::unique_ptr<DeviceMarker>> markers_;  // reused across forwards
+  std::vector<Pending> pending_;                          // ops whose times are not read yet
+  size_t used_markers_ = 0;
+  bool run_open_ = false, markers_checked_ = false;
   Component component_ = Component::Embedding;
   int layer_ = -1;
   std::vector<OpRecord> records_;

@@ -161,6 +161,49 @@ std::string phase_table(const json& p) {
   s << "</table>";
   return s.str();
 }
+// CPU perf_event counters per component (largest prefill) and Nsight Compute imports, or the
+// note saying why the machine gave none.
+std::string counters_section(const json& j, const std::vector<json>& pre) {
+  std::ostringstream s;
+  if (!j.contains("hardware_counters")) return "<p>Not recorded (profile written before counters existed).</p>";
+  const json& hw = j["hardware_counters"];
+  s << "<p>CPU: " << esc(hw.value("cpu", std::string("?"))) << "</p>";
+  if (!pre.empty()) {
+    const json& p = pre.back();
+    bool any = false;
+    std::ostringstream t;
+    t << "<table><tr><th>component (prefill L " << p["len"] << ")</th><th>cycles</th><th>instructions</th><th>IPC</th>"
+      << "<th>LLC misses</th><th>LLC miss bytes / analytic bytes</th></tr>";
+    for (auto it = p["components"].begin(); it != p["components"].end(); ++it) {
+      if (!it->contains("counters")) continue;
+      any = true;
+      const json& k = (*it)["counters"];
+      t << "<tr><td>" << it.key() << "</td><td>" << fmt("%.3g", k["cycles"].get<double>()) << "</td><td>"
+        << fmt("%.3g", k["instructions"].get<double>()) << "</td><td>" << fmt("%.2f", k["ipc"].get<double>()) << "</td><td>"
+        << fmt("%.3g", k["llc_misses"].get<double>()) << "</td><td>"
+        << fmt("%.2f", k["llc_miss_bytes_per_analytic_byte"].get<double>()) << "</td></tr>";
+    }
+    if (any) s << t.str() << "</table>";
+  }
+  if (hw.contains("ncu")) {
+    for (const auto& n : hw["ncu"]) {
+      s << "<h3>Nsight Compute: " << n["mode"].get<std::string>() << " batch " << n["batch"] << " L " << n["len"]
+        << "</h3><table><tr><th>component</th><th>kernels</th><th>kernel time ms</th><th>DRAM MB</th><th>DRAM GB/s</th>"
+           "<th>analytic MB</th><th>DRAM / analytic</th><th>achieved occupancy</th></tr>";
+      for (auto it = n["components"].begin(); it != n["components"].end(); ++it) {
+        const json& c = *it;
+        s << "<tr><td>" << it.key() << "</td><td>" << c["kernels"] << "</td><td>" << fmt("%.3f", 1e3 * c["duration_s"].get<double>())
+          << "</td><td>" << fmt("%.2f", c["dram_bytes"].get<double>() / 1e6) << "</td><td>"
+          << fmt("%.1f", c["dram_bytes_per_s"].get<double>() / 1e9) << "</td><td>" << fmt("%.2f", c["analytic_bytes"].get<double>() / 1e6)
+          << "</td><td>" << fmt("%.2f", c["dram_over_analytic"].get<double>()) << "</td><td>"
+          << fmt("%.1f%%", c["achieved_occupancy_pct"].get<double>()) << "</td></tr>";
+      }
+      s << "</table>";
+    }
+  }
+  if (hw.contains("ncu_note")) s << "<p>ncu: " << esc(hw["ncu_note"].get<std::string>()) << "</p>";
+  return s.str();
+}
 }  // namespace
 
 std::string profile_to_html(const json& j) {
@@ -206,7 +249,8 @@ std::string profile_to_html(const json& j) {
       << "</td><td>" << fmt("%.1f", p["tokens_per_s"].get<double>()) << "</td><td>"
       << fmt("%.3f", 1e3 * p["instrumented_s"].get<double>()) << "</td><td>" << fmt("%+.1f%%", 100 * p["overhead"].get<double>())
       << "</td></tr>";
-  s << "</table><h2 id='tables'>Per-phase component tables</h2>";
+  s << "</table><h2 id='counters'>Hardware counters</h2>" << counters_section(j, pre);
+  s << "<h2 id='tables'>Per-phase component tables</h2>";
   for (const auto& p : j["phases"])
     s << "<h3>" << p["mode"].get<std::string>() << ", batch " << p["batch"] << (p["mode"] == "prefill" ? ", L " : ", position ")
       << (p["mode"] == "prefill" ? p["len"] : p["position"]) << "</h3>" << phase_table(p);

@@ -68,13 +68,45 @@ json profile_to_json(const ProfileReport& r) {
       const ComponentTiming& t = ph.components[size_t(i)];
       if (t.calls == 0) continue;
       const char* name = component_name(static_cast<Component>(i));
-      p["components"][name] = component_json(t, ph.instrumented_s, r.peaks);
+      json cj = component_json(t, ph.instrumented_s, r.peaks);
+      if (r.has_counters) {
+        const CounterValues& k = t.counters;
+        cj["counters"] = {{"cycles", k.cycles}, {"instructions", k.instructions}, {"llc_misses", k.llc_misses},
+                          {"ipc", k.cycles > 0 ? k.instructions / k.cycles : 0.0},
+                          {"llc_miss_bytes_per_analytic_byte", t.bytes > 0 ? 64.0 * k.llc_misses / t.bytes : 0.0}};
+      }
+      p["components"][name] = cj;
       if (ph.mode == "prefill") scaling[std::to_string(ph.batch) + "/" + name].push_back({double(ph.len), t.median_s});
     }
     if (ph.mode == "prefill") scaling[std::to_string(ph.batch) + "/total"].push_back({double(ph.len), ph.uninstrumented_s});
     phases.push_back(p);
   }
   j["phases"] = phases;
+  json hw = {{"cpu", r.device.rfind("cpu", 0) == 0 ? (r.has_counters ? "perf_event: cycles, instructions, LLC misses (user space, all threads)"
+                                                                      : "not available: " + r.counters_note)
+                                                   : "not applicable"}};
+  json ncu = json::array();
+  for (const NcuImport& imp : r.ncu) {
+    json comps = json::object();
+    for (const PhaseProfile& ph : r.phases) {
+      if (ph.mode != imp.mode || ph.batch != imp.batch || (imp.mode == "prefill" && ph.len != imp.len)) continue;
+      for (int i = 0; i < kComponents; ++i) {
+        const NcuComponent& k = imp.components[size_t(i)];
+        if (k.kernels == 0) continue;
+        const double analytic = ph.components[size_t(i)].bytes;
+        comps[component_name(static_cast<Component>(i))] = {
+            {"kernels", k.kernels}, {"dram_bytes", k.dram_bytes}, {"duration_s", k.duration_s},
+            {"dram_bytes_per_s", k.duration_s > 0 ? k.dram_bytes / k.duration_s : 0.0},
+            {"achieved_occupancy_pct", k.occupancy_pct}, {"analytic_bytes", analytic},
+            {"dram_over_analytic", analytic > 0 ? k.dram_bytes / analytic : 0.0}};
+      }
+      break;
+    }
+    ncu.push_back({{"mode", imp.mode}, {"batch", imp.batch}, {"len", imp.len}, {"components", comps}});
+  }
+  if (!r.ncu.empty() || !r.ncu_note.empty()) hw["ncu"] = ncu;
+  if (!r.ncu_note.empty()) hw["ncu_note"] = r.ncu_note;
+  j["hardware_counters"] = hw;
   json exps = json::object();
   for (const auto& [key, pts] : scaling) {
     const double e = scaling_exponent(pts);

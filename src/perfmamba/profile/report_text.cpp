@@ -49,6 +49,25 @@ std::string profile_summary(const json& j) {
       out << line;
     }
   }
+  if (j.contains("hardware_counters")) {
+    const json& hw = j["hardware_counters"];
+    out << "\nhardware counters: CPU " << hw.value("cpu", std::string("?")) << "\n";
+    if (hw.contains("ncu"))
+      for (const auto& n : hw["ncu"]) {
+        std::snprintf(line, sizeof line, "ncu %s batch %d L %d: component  kernels  time ms  DRAM MB  GB/s  DRAM/analytic  occupancy\n",
+                      n["mode"].get<std::string>().c_str(), n["batch"].get<int>(), n["len"].get<int>());
+        out << line;
+        for (auto it = n["components"].begin(); it != n["components"].end(); ++it) {
+          const json& c = *it;
+          std::snprintf(line, sizeof line, "  %-12s %5d %9.3f %9.2f %7.1f %8.2f %8.1f%%\n", it.key().c_str(),
+                        c["kernels"].get<int>(), 1e3 * c["duration_s"].get<double>(), c["dram_bytes"].get<double>() / 1e6,
+                        c["dram_bytes_per_s"].get<double>() / 1e9, c["dram_over_analytic"].get<double>(),
+                        c["achieved_occupancy_pct"].get<double>());
+          out << line;
+        }
+      }
+    if (hw.contains("ncu_note")) out << "ncu: " << hw["ncu_note"].get<std::string>() << "\n";
+  }
   return out.str();
 }
 

@@ -1,5 +1,8 @@
 // The CUDA backend: device memory for Tensors, cuBLAS GEMMs, and the kernels of this folder.
+#include <nvtx3/nvToolsExt.h>
+
 #include <memory>
+#include <string>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -65,27 +68,20 @@ void cuda_copy(void* dst, const void* src, size_t bytes, int kind) {
   PM_CUDA(cudaMemcpy(dst, src, bytes, k));
 }
 
-class CudaTimer final : public DeviceTimer {
+class CudaMarker final : public DeviceMarker {
  public:
-  CudaTimer() {
-    PM_CUDA(cudaEventCreate(&start_));
-    PM_CUDA(cudaEventCreate(&stop_));
-  }
-  ~CudaTimer() override {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-  }
-  void start() override { PM_CUDA(cudaEventRecord(start_)); }
-  void stop() override { PM_CUDA(cudaEventRecord(stop_)); }
-  double seconds() override {
-    PM_CUDA(cudaEventSynchronize(stop_));
+  CudaMarker() { PM_CUDA(cudaEventCreate(&event_)); }
+  ~CudaMarker() override { cudaEventDestroy(event_); }
+  void record() override { PM_CUDA(cudaEventRecord(event_)); }
+  double seconds_since(DeviceMarker& earlier) override {
+    PM_CUDA(cudaEventSynchronize(event_));
     float ms = 0;
-    PM_CUDA(cudaEventElapsedTime(&ms, start_, stop_));
+    PM_CUDA(cudaEventElapsedTime(&ms, static_cast<CudaMarker&>(earlier).event_, event_));
     return 1e-3 * ms;
   }
 
  private:
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  cudaEvent_t event_ = nullptr;
 };
 
 class CudaBackend final : public Backend {
@@ -102,7 +98,16 @@ class CudaBackend final : public Backend {
     PM_CUDA(cudaGetDeviceProperties(&prop, 0));
     name_ = std::string("cuda:") + prop.name;
   }
-  ~CudaBackend() override { cublasDestroy(blas_); }
+  ~CudaBackend() override {
+    if (range_open_) nvtxRangePop();
+    cublasDestroy(blas_);
+  }
+  // kCount closes the current component's range without opening another.
+  void set_component(Component c, int) override {
+    if (range_open_) nvtxRangePop();
+    range_open_ = c != Component::kCount;
+    if (range_open_) nvtxRangePushA((std::string("pm:") + component_name(c)).c_str());
+  }
 
   Device device() const override { return Device::CUDA; }
   std::string name() const override { return name_; }
@@ -127,13 +132,17 @@ class CudaBackend final : public Backend {
   void ssd_step(const SsdParams& p) override { cuda::ssd_recurrent(p); }
   void embedding(const EmbeddingParams& p) override { cuda::embedding(p); }
   void synchronize() override { PM_CUDA(cudaDeviceSynchronize()); }
-  std::unique_ptr<DeviceTimer> make_timer() override { return std::make_unique<CudaTimer>(); }
+  std::unique_ptr<DeviceMarker> make_marker() override { return std::make_unique<CudaMarker>(); }
 
  private:
   cublasHandle_t blas_ = nullptr;
   std::string name_;
+  bool range_open_ = false;
 };
 }  // namespace
+
+void device_range_push(const char* name) { nvtxRangePushA(name); }
+void device_range_pop() { nvtxRangePop(); }
 
 int cuda_device_count() {
   int n = 0;
