@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Perplexity of the embedded models after state pruning, for every method and ratio (CPU).
-# Usage: bash tools/prune_sweep.sh > docs/pruning-sweep.tsv   (needs build/release and ../shared/data)
+# Perplexity of the embedded models after pruning, for every criterion, axis, ratio and bridge
+# (CPU). Usage: bash tools/prune_sweep.sh > docs/pruning-sweep.tsv   (needs build/release and ../shared/data)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-pm=build/release/bin/perfmamba
+pm=${PERFMAMBA:-build/release/bin/perfmamba}
 data=../shared/data/corpus/gutenberg-victorian
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -11,20 +11,23 @@ trap 'rm -rf "$tmp"' EXIT
 xz -dc "$data/train-007.txt.xz" | head -c 400000 > "$tmp/calib.txt" || true  # xz ends on SIGPIPE
 ppl() { $pm eval -m "$1" --ppl "$data/valid.txt" --ctx 1025 --stride 1024 --max-tokens 16385 --batch 8 --json |
         python3 -c 'import json,sys; print("%.4f" % json.load(sys.stdin)["ppl"])'; }
-printf "model\tmethod\tselection\tratio\td_state\tppl\n"
+run() {  # model axis method ratio bridge
+  local out="$tmp/p"
+  rm -rf "$out"
+  sizes=$($pm prune -m "models/$1" --axis "$2" --method "$3" --ratio "$4" --bridge "$5" --calib "$tmp/calib.txt" \
+          --calib-tokens 16384 --out "$out" --json 2>/dev/null |
+          python3 -c 'import json,sys; j=json.load(sys.stdin); print(",".join(map(str, j.get("d_state_per_layer") or j["channels_per_layer"])))')
+  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$1" "$2" "$3" "$4" "$5" "$sizes" "$(ppl "$out")"
+}
+printf "model\taxis\tmethod\tratio\tbridge\tsizes\tppl\n"
 for m in mamba1-victorian mamba2-victorian; do
-  printf "%s\tnone\t-\t0\t-\t%s\n" "$m" "$(ppl models/$m)"
-  for method in delta-state magnitude random; do
-    for sel in uniform global; do
-      [ "$sel" = global ] && [ "$method" = random ] && continue
-      for r in 0.25 0.5 0.75; do
-        flag=""; [ "$sel" = global ] && flag="--global"
-        out="$tmp/$m-$method-$sel-$r"
-        ds=$($pm prune -m "models/$m" --method $method --ratio $r $flag --calib "$tmp/calib.txt" --calib-tokens 16384 \
-             --out "$out" --json | python3 -c 'import json,sys; print(",".join(map(str, json.load(sys.stdin)["d_state_per_layer"])))')
-        printf "%s\t%s\t%s\t%s\t%s\t%s\n" "$m" "$method" "$sel" "$r" "$ds" "$(ppl "$out")"
-        rm -rf "$out"
-      done
-    done
+  printf "%s\t-\tnone\t0\tnone\t-\t%s\n" "$m" "$(ppl models/$m)"
+  for r in 0.25 0.5 0.75; do
+    for b in none fold lsq; do run $m state delta-state $r $b; done
+    for method in magnitude random; do run $m state $method $r none; done
+  done
+  for r in 0.125 0.25 0.5; do
+    for b in none fold lsq; do run $m channel delta-channel $r $b; done
+    for method in magnitude random; do run $m channel $method $r none; done
   done
 done

@@ -188,6 +188,11 @@ TEST(Cli, PruneBadInputs) {
       {"prune -m " + m2 + " --ratio 0.5 --calib " + tmp.file("short.txt") + " -o " + tmp.file("o3"), "short.txt"},
       {"prune -m " + testing::fixtures_dir() + "/golden/m1_basic --ratio 0.5 --calib " + tmp.file("short.txt") + " -o " + tmp.file("o4"), "tokenizer.json"},
       {"prune -m " + m2 + " --method fisher -o " + tmp.file("o5"), "--method"},
+      {"prune -m " + m2 + " --method delta-channel --axis state -o " + tmp.file("o6"), "--axis"},
+      {"prune -m " + m2 + " --method magnitude --bridge lsq -o " + tmp.file("o7"), "--calib"},
+      {"prune -m " + m2 + " --method magnitude --bridge average -o " + tmp.file("o8"), "--bridge"},
+      {"prune -m " + m2 + " --method magnitude --max-ppl-increase lots -o " + tmp.file("o9"), "--max-ppl-increase"},
+      {"prune -m " + m2 + " --method magnitude --axis channel --ratio 0.999 -o " + tmp.file("o10"), "keeps no head"},
   };
   for (const auto& [args, fragment] : bad) {
     SCOPED_TRACE(args);
@@ -198,6 +203,31 @@ TEST(Cli, PruneBadInputs) {
   Result ok = run("prune -m " + m2 + " --ratio 0.5 --method magnitude -o " + tmp.file("ok") + " --json");
   ASSERT_EQ(ok.code, 0) << ok.err;
   EXPECT_EQ(nlohmann::json::parse(ok.out)["d_state_per_layer"][0], 32);
+}
+
+// Channel pruning with a bridge, and budget mode, end to end on the embedded Mamba-2 (small
+// calibration so that it stays quick).
+TEST(Cli, PruneChannelsWithBridgeAndBudget) {
+  const std::string text = testing::shared_data_dir() + "/corpus/gutenberg-victorian/valid.txt";
+  if (!std::filesystem::exists(text)) GTEST_SKIP() << "no corpus";
+  testing::TempDir tmp;
+  const std::string m2 = testing::models_dir() + "/mamba2-victorian";
+  Result r = run("prune -m " + m2 + " --method delta-channel --ratio 0.25 --bridge lsq --calib " + text +
+                 " --calib-tokens 512 --calib-window 256 -o " + tmp.file("ch") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["axis"], "channel");
+  EXPECT_EQ(j["channels_per_layer"][0], 9);  // 12 heads -> 9
+  for (size_t i = 0; i < j["bridge_error_after"].size(); ++i)
+    EXPECT_LT(j["bridge_error_after"][i].get<double>(), j["bridge_error_before"][i].get<double>());
+  ASSERT_EQ(run("eval -m " + tmp.file("ch") + " --ppl " + text + " --max-tokens 300 --ctx 257 --stride 256").code, 0);
+  r = run("prune -m " + m2 + " --method delta-state --max-ppl-increase 5% --calib " + text +
+          " --calib-tokens 512 --budget-tokens 256 --calib-window 256 -o " + tmp.file("budget") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_LE(j["budget"]["predicted_ppl_increase"].get<double>(), 0.05);
+  EXPECT_EQ(j["budget"]["ratios"].size(), 8u);
+  EXPECT_GE(j["budget"]["predicted_speedup"].get<double>(), 1.0);
 }
 }  // namespace
 }  // namespace perfmamba

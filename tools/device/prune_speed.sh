@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# On the GPU machine: speed and memory of presets before and after removing half of the SSM
-# states (the layout a Δ-guided prune produces; `random` needs no calibration text for presets).
-# Usage: bash tools/device/prune_speed.sh [PRESETS...]; profiles come back under $OUT.
+# On the GPU machine: prefill/decode speed and peak memory of presets before and after structural
+# pruning, in the same run on the same card: half of the SSM states (--axis state) and a quarter of
+# the channels / heads (--axis channel). `random` gives the layouts a Δ-guided prune gives and
+# needs no calibration text for random-weight presets. Profiles come back as one archive.
+# Usage: bash tools/device/prune_speed.sh "SEQLENS" PRESETS...
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tools/device/env.sh
-presets=${*:-mamba-130m mamba2-130m mamba2-1.3b}
+seqlens=${1:-64,256,1024,4096,16384}
+shift || true
+presets=${*:-mamba-1.4b mamba2-1.3b}
+dir=/tmp/prune-speed && rm -rf "$dir" && mkdir -p "$dir"
+nvidia-smi --query-gpu=name --format=csv,noheader
 for m in $presets; do
-  "$bin/perfmamba" prune -m "$m" --method random --ratio 0.5 --dtype f32 -o "/tmp/$m-pruned" >/dev/null || exit 1
-  for v in "$m" "/tmp/$m-pruned"; do
+  "$bin/perfmamba" prune -m "$m" --axis state --method random --ratio 0.5 -o "/tmp/$m-state50" >/dev/null || exit 1
+  "$bin/perfmamba" prune -m "$m" --axis channel --method random --ratio 0.25 -o "/tmp/$m-channel25" >/dev/null || exit 1
+  for v in "$m" "/tmp/$m-state50" "/tmp/$m-channel25"; do
     name=$(basename "$v")
-    "$bin/perfmamba" profile -m "$v" --device cuda --seqlen 1024,4096 --decode-positions 0 --repeats 3 \
-      --out "/tmp/p-$name" > "/tmp/p-$name.txt" 2>&1
-    echo "== $name rc=$?"; grep -E "^(prefill|decode)|  (scan|ssd) " "/tmp/p-$name.txt"
-    mkdir -p "$OUT/$name" && cp "/tmp/p-$name/profile.json" "$OUT/$name/"
+    mkdir -p "$dir/$name"
+    "$bin/perfmamba" profile -m "$v" --device cuda --seqlen "$seqlens" --decode-positions 0 --repeats 2 \
+      --out "$dir/$name" > "$dir/$name/summary.txt" 2>&1
+    echo "== $name rc=$?"; grep -E "^(prefill|decode)" "$dir/$name/summary.txt" | cut -c1-140
   done
+  rm -rf "/tmp/$m-state50" "/tmp/$m-channel25"
 done
+tar -cJf "$OUT/prune-speed-$(echo $presets | tr ' ' '_').tar.xz" -C "$dir" .

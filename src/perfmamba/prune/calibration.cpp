@@ -1,5 +1,6 @@
 #include "perfmamba/prune/calibration.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "perfmamba/core/error.hpp"
@@ -36,12 +37,16 @@ class CalibratingBackend final : public Backend {
         const double d = softplus(double(p.dt[size_t(r) * p.lddt + e]) + p.dt_bias[e]);
         const double ax = std::fabs(p.x[size_t(r) * p.ldx + e]);
         l.delta_sum[size_t(e)] += d;
+        double gain = std::fabs(p.D ? p.D[e] : 0.0f);
         for (int n = 0; n < N; ++n) {
           const double act = -std::expm1(d * p.A[size_t(e) * N + n]);
+          const double bc = std::fabs(B[n]) * std::fabs(C[n]);
           l.decay_activity[size_t(n)] += act;
           l.drive[size_t(n)] += d * ax * std::fabs(B[n]);
-          l.delta_state[size_t(n)] += act * std::fabs(B[n]) * std::fabs(C[n]);
+          l.delta_state[size_t(n)] += act * bc;
+          gain += d * bc / std::max(act, 1e-9);
         }
+        l.channel_drive[size_t(e)] += gain * ax;
       }
       for (int n = 0; n < N; ++n) l.readout[size_t(n)] += std::fabs(C[n]);
     }
@@ -59,10 +64,16 @@ class CalibratingBackend final : public Backend {
         double d = softplus(double(p.dt[size_t(r) * p.lddt + h]) + p.dt_bias[h]);
         if (p.dt_max > 0) d = std::min(std::max(d, double(p.dt_min)), double(p.dt_max));
         l.delta_sum[size_t(h)] += d;
+        double xx = 0;
+        const float* xh = p.x + size_t(r) * p.ldx + size_t(h) * p.head_dim;
+        for (int i = 0; i < p.head_dim; ++i) xx += double(xh[i]) * xh[i];
         const int g = h / hpg;
         const float* B = p.B + size_t(r) * p.ldbc + size_t(g) * N;
         const float* C = p.C + size_t(r) * p.ldbc + size_t(g) * N;
         const double act = -std::expm1(d * p.A[h]);
+        double bc = 0;
+        for (int n = 0; n < N; ++n) bc += std::fabs(B[n]) * std::fabs(C[n]);
+        l.channel_drive[size_t(h)] += (d * bc / std::max(act, 1e-9) + std::fabs(p.D ? p.D[h] : 0.0f)) * std::sqrt(xx);
         for (int n = 0; n < N; ++n) {
           l.decay_activity[size_t(n)] += act;
           l.drive[size_t(n)] += d * std::fabs(B[n]);
@@ -80,6 +91,7 @@ class CalibratingBackend final : public Backend {
     LayerCalibration& l = cal_.layers.at(size_t(layer_));
     if (l.delta_sum.empty()) {
       l.delta_sum.assign(size_t(channels), 0.0);
+      l.channel_drive.assign(size_t(channels), 0.0);
       for (auto* v : {&l.decay_activity, &l.drive, &l.readout, &l.delta_state}) v->assign(size_t(states), 0.0);
     }
     return l;

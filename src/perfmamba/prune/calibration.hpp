@@ -17,7 +17,9 @@ struct LayerCalibration {
   std::vector<double> decay_activity;   // per state: sum over tokens, channels of 1 - exp(Δ A[:, n])
   std::vector<double> drive;            // per state: sum of Δ |x| |B_n| (Mamba-1) / Δ |B_n| (Mamba-2)
   std::vector<double> readout;          // per state: sum of |C_n|
-  std::vector<double> delta_state;      // per state: the delta-state score's sum (see prune/score.cpp)
+  std::vector<double> delta_state;      // per state: the delta-state score's sum (see state_pruning.hpp)
+  std::vector<double> channel_drive;    // per channel (Mamba-1) / head (Mamba-2): sum of the SSM gain times ‖x‖
+                                        // (see channel_pruning.hpp)
 };
 
 struct Calibration {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "perfmamba/core/error.hpp"
+#include "perfmamba/prune/tensor_slicing.hpp"
 
 namespace perfmamba {
 namespace {
@@ -27,27 +28,19 @@ int64_t c_row(const MambaConfig& c, const LayerDims& l, int g, int n) {
                                 : 2 * int64_t(l.d_inner) + int64_t(c.n_groups + g) * l.d_state + n;
 }
 
-// Copies the listed rows of a [rows, ...] tensor.
-Tensor take_rows(const Tensor& t, const std::vector<int64_t>& rows) {
-  Shape s = t.shape();
-  const int64_t cols = t.numel() / s[0];
-  s[0] = int64_t(rows.size());
-  Tensor out = Tensor::empty(s);
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(out.f32() + int64_t(i) * cols, t.f32() + rows[i] * cols, sizeof(float) * size_t(cols));
-  return out;
-}
 }  // namespace
 
 std::optional<PruneMethod> parse_prune_method(const std::string& s) {
   if (s == "delta-state") return PruneMethod::DeltaState;
   if (s == "magnitude") return PruneMethod::Magnitude;
   if (s == "random") return PruneMethod::Random;
+  if (s == "delta-channel") return PruneMethod::DeltaChannel;
   return std::nullopt;
 }
 
 LayerScores state_scores(PruneMethod m, const MambaConfig& c, const ModelWeights& w, const Calibration* cal,
                          uint64_t seed) {
+  require(m != PruneMethod::DeltaChannel, "", "--method", "delta-channel scores channels, not states");
   LayerScores scores(size_t(c.n_layer));
   std::mt19937_64 rng(seed);
   for (int i = 0; i < c.n_layer; ++i) {

@@ -18,7 +18,9 @@
 
 namespace perfmamba {
 
-enum class PruneMethod { DeltaState, Magnitude, Random };
+// delta-state scores states, delta-channel channels / heads (channel_pruning.hpp); magnitude and
+// random apply to either axis.
+enum class PruneMethod { DeltaState, DeltaChannel, Magnitude, Random };
 std::optional<PruneMethod> parse_prune_method(const std::string& s);
 
 using LayerScores = std::vector<std::vector<double>>;  // [layer][state]
