@@ -19,15 +19,15 @@ run() {  # model axis method ratio bridge
           python3 -c 'import json,sys; j=json.load(sys.stdin); print(",".join(map(str, j.get("d_state_per_layer") or j["channels_per_layer"])))')
   printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$1" "$2" "$3" "$4" "$5" "$sizes" "$(ppl "$out")"
 }
+# PARTS picks what to run (default: everything), e.g. PARTS="mamba2-victorian:state".
+parts=${PARTS:-"mamba1-victorian:state mamba1-victorian:channel mamba2-victorian:state mamba2-victorian:channel"}
 printf "model\taxis\tmethod\tratio\tbridge\tsizes\tppl\n"
-for m in mamba1-victorian mamba2-victorian; do
-  printf "%s\t-\tnone\t0\tnone\t-\t%s\n" "$m" "$(ppl models/$m)"
-  for r in 0.25 0.5 0.75; do
-    for b in none fold lsq; do run $m state delta-state $r $b; done
-    for method in magnitude random; do run $m state $method $r none; done
-  done
-  for r in 0.125 0.25 0.5; do
-    for b in none fold lsq; do run $m channel delta-channel $r $b; done
-    for method in magnitude random; do run $m channel $method $r none; done
+for part in $parts; do
+  m=${part%%:*} axis=${part##*:}
+  [ "$axis" = state ] && printf "%s\t-\tnone\t0\tnone\t-\t%s\n" "$m" "$(ppl models/$m)"
+  if [ "$axis" = state ]; then ratios="0.25 0.5 0.75"; delta=delta-state; else ratios="0.125 0.25 0.5"; delta=delta-channel; fi
+  for r in $ratios; do
+    for b in none fold lsq; do run $m $axis $delta $r $b; done
+    for method in magnitude random; do run $m $axis $method $r none; done
   done
 done

@@ -1,6 +1,7 @@
 // CUDA kernels against the CPU kernels (themselves tested against float64) on fresh random
 // inputs at odd shapes, and the golden fixtures through the CUDA backend. Skipped without a
-// device. Tolerance: relative L2 error <= 1e-5 per op (both f32), <= 1e-4 for model logits.
+// device. Tolerance: relative L2 error <= 1e-5 per op (both f32), <= 1e-4 for model logits;
+// with bf16 GEMMs <= 1e-2 (bf16 keeps 8 bits of mantissa).
 #include <gtest/gtest.h>
 
 #include "perfmamba/backend/backend.hpp"
@@ -161,6 +162,54 @@ TEST_F(Cuda, GoldenFixturesPrefillAndDecode) {
     std::vector<float> want_last;
     for (int b = 0; b < B; ++b) want_last.insert(want_last.end(), want.f32() + (size_t(b) * L + L - 1) * V, want.f32() + (size_t(b) * L + L) * V);
     EXPECT_LT(testing::rel_error(step.f32(), want_last.data(), want_last.size()), 1e-4);
+  }
+}
+
+// bf16 GEMMs: a GEMM against the f32 CPU GEMM, and whole models (prefill and decode logits)
+// against the f32 golden logits; the bf16 weight copies follow a weight that is freed and its
+// buffer reused (no stale copy).
+TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  auto be = make_cuda_backend(GemmPrecision::BF16);
+  Rng rng(37);
+  for (auto [m, n, k] : {std::tuple{1, 37, 19}, {130, 257, 96}}) {
+    const int lda = k + 3;
+    auto a = rng.normals(size_t(m) * lda), w = rng.normals(size_t(n) * k), bias = rng.normals(n);
+    std::vector<float> c(size_t(m) * n);
+    GemmParams p{m, n, k, a.data(), lda, w.data(), bias.data(), c.data(), n, false};
+    cpu::gemm(p);
+    for (int round = 0; round < 2; ++round) {  // round 2: new weights, likely in the same buffer
+      Tensor da = Tensor::empty({int64_t(a.size())}), dw = Tensor::empty({int64_t(w.size())}),
+             db = Tensor::empty({int64_t(n)});
+      std::copy(a.begin(), a.end(), da.f32());
+      std::copy(w.begin(), w.end(), dw.f32());
+      std::copy(bias.begin(), bias.end(), db.f32());
+      Tensor ga = da.to(Device::CUDA), gw = dw.to(Device::CUDA), gb = db.to(Device::CUDA);
+      Tensor gc = Tensor::empty({int64_t(c.size())}, DType::F32, Device::CUDA);
+      GemmParams d = p;
+      d.a = ga.f32(), d.w = gw.f32(), d.bias = gb.f32(), d.c = gc.f32();
+      be->gemm(d);
+      be->synchronize();
+      Tensor hc = gc.to(Device::CPU);
+      EXPECT_LT(testing::rel_error(hc.f32(), c.data(), c.size()), 1e-2) << m << "x" << n << "x" << k;
+      for (auto& v : w) v = -v;  // the next round's weights differ
+      std::fill(c.begin(), c.end(), 0.0f);
+      cpu::gemm(p);
+    }
+  }
+  for (const char* name : {"m1_odd", "m2_groups"}) {
+    SCOPED_TRACE(name);
+    const std::string dir = testing::fixtures_dir() + "/golden/" + name;
+    SafetensorsFile ref(dir + "/reference.safetensors");
+    Tensor ids64 = entry_to_tensor(*ref.find("input_ids"));
+    Tensor want = entry_to_f32(*ref.find("logits"));
+    const int B = int(ids64.dim(0)), L = int(ids64.dim(1));
+    std::vector<int32_t> ids;
+    for (int64_t i = 0; i < ids64.numel(); ++i) ids.push_back(int32_t(static_cast<const int64_t*>(ids64.raw())[i]));
+    LoadedModel lm = load_model(dir, *be);
+    InferenceState st = lm.model->new_state(B);
+    Tensor got = lm.model->prefill(ids.data(), B, L, st, true);
+    EXPECT_LT(testing::rel_error(got.f32(), want.f32(), size_t(want.numel())), 1e-2);
   }
 }
 

@@ -49,14 +49,18 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
+// GEMM precision of the CUDA backend: F32 (full f32, no TF32) or BF16 (weights kept as bf16
+// copies, activations rounded to bf16 at each GEMM's input, f32 accumulation and output; every
+// other op stays f32).
+enum class GemmPrecision { F32, BF16 };
 // Throws a perfmamba::Error when the build has no CUDA backend or no device is visible.
-std::unique_ptr<Backend> make_cuda_backend();
+std::unique_ptr<Backend> make_cuda_backend(GemmPrecision precision = GemmPrecision::F32);
 int cuda_device_count();  // 0 without a driver, a device or a CUDA build
 // Named ranges on the CPU thread for GPU profilers (NVTX); no-ops without CUDA. The CUDA backend
 // opens one per component as "pm:<component>" so Nsight Compute can attribute each kernel.
 void device_range_push(const char* name);
 void device_range_pop();
-// "cpu" or "cuda"
-std::unique_ptr<Backend> make_backend(const std::string& device);
+// "cpu" or "cuda"; precision "f32" or "bf16" (bf16 needs cuda)
+std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& precision = "f32");
 
 }  // namespace perfmamba

@@ -24,6 +24,8 @@ void add_model_options(CLI::App& app, CommonOptions& o) {
 
 void add_device_option(CLI::App& app, CommonOptions& o) {
   app.add_option("--device,-d", o.device, "Backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--precision", o.precision, "GEMM precision: f32, or bf16 (cuda: bf16 weights and inputs, f32 accumulate)")
+      ->check(CLI::IsMember({"f32", "bf16"}));
 }
 
 void apply_threads(const CommonOptions& o) {

@@ -14,6 +14,7 @@ struct CommonOptions {
   int threads = 0;  // 0: OpenMP's default
   bool json = false;
   std::string device = "cpu";
+  std::string precision = "f32";  // GEMM precision on cuda
 };
 
 void add_model_options(CLI::App& app, CommonOptions& o);
@@ -34,5 +35,6 @@ void register_convert(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_prune(CLI::App& app);
 void register_compare(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace perfmamba::cli

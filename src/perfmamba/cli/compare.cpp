@@ -23,7 +23,7 @@ struct CompareOptions {
 };
 
 nlohmann::json measure(const CompareOptions& o, const std::string& model, const std::string& tok_path) {
-  auto backend = make_backend(o.common.device);
+  auto backend = make_backend(o.common.device, o.common.precision);
   LoadedModel lm = load_model(model, *backend, o.common.seed);
   nlohmann::json j;
   const ModelStats st = model_stats(lm.model->config());

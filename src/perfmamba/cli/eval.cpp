@@ -36,7 +36,7 @@ void eval_tasks(const EvalOptions& o) {
   const Tokenizer tok = Tokenizer::from_file(tokenizer_path(o.common.model, o.tokenizer, true));
   std::vector<Task> tasks;
   for (const auto& n : names) tasks.push_back(load_task(n, o.data_dir));  // all parsed before any scoring
-  auto backend = make_backend(o.common.device);
+  auto backend = make_backend(o.common.device, o.common.precision);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
   nlohmann::json results = nlohmann::json::array();
   if (!o.common.json) std::printf("%-15s %7s %16s %16s %10s %9s\n", "task", "items", "acc", "acc_norm", "ppl", "items/s");
@@ -91,7 +91,7 @@ void eval(const EvalOptions& o) {
   // Bits per byte over the bytes the scored tokens stand for (the first token is context only).
   const double bytes = double(tok.decode(ids).size() - tok.decode_one(ids[0]).size());
 
-  auto backend = make_backend(o.common.device);
+  auto backend = make_backend(o.common.device, o.common.precision);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
   PerplexityResult r;
   {

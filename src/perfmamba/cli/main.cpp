@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   perfmamba::cli::register_profile(app);
   perfmamba::cli::register_prune(app);
   perfmamba::cli::register_compare(app);
+  perfmamba::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

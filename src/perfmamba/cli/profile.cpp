@@ -72,7 +72,7 @@ void profile(const ProfileCliOptions& o) {
   for (int32_t p : parse_ids(o.positions)) po.decode_positions.push_back(p);
   po.repeats = o.repeats;
   po.cpu_counters = !o.no_counters;
-  auto backend = make_backend(o.common.device);
+  auto backend = make_backend(o.common.device, o.common.precision);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
   if (!o.ncu_child.empty()) {  // we are the program ncu runs
     ncu_child_forward(lm, o.ncu_child, po.batches.front(), po.seqlens.front());

@@ -58,7 +58,7 @@ class Utf8Stream {
 
 void run(const RunOptions& o) {
   apply_threads(o.common);
-  auto backend = make_backend(o.common.device);
+  auto backend = make_backend(o.common.device, o.common.precision);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
   MambaLM& model = *lm.model;
   std::optional<Tokenizer> tok;

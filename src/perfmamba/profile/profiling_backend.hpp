@@ -11,7 +11,7 @@
 #include <memory>
 #include <vector>
 
-#include "perfmamba/backend/backend.hpp"
+#include "perfmamba/backend/forwarding_backend.hpp"
 #include "perfmamba/profile/cpu_counters.hpp"
 
 namespace perfmamba {
@@ -25,10 +25,10 @@ struct OpRecord {
   CounterValues counters;  // zero unless CPU counters are on
 };
 
-class ProfilingBackend final : public Backend {
+class ProfilingBackend final : public ForwardingBackend {
  public:
   explicit ProfilingBackend(Backend& inner, const CpuCounters* counters = nullptr)
-      : inner_(inner), counters_(counters) {}
+      : ForwardingBackend(inner), counters_(counters) {}
   // Resolves pending device timings; call after each forward, before records().
   void finish() {
     for (const Pending& p : pending_) records_[p.record].seconds = markers_[p.end]->seconds_since(*markers_[p.end - 1]);
@@ -44,8 +44,6 @@ class ProfilingBackend final : public Backend {
     run_open_ = false;
   }
 
-  Device device() const override { return inner_.device(); }
-  std::string name() const override { return inner_.name(); }
   void set_component(Component c, int layer) override {
     component_ = c;
     layer_ = layer;
@@ -59,7 +57,6 @@ class ProfilingBackend final : public Backend {
   void ssd_chunked(const SsdParams& p) override { run("ssd_chunked", p.cost(), [&] { inner_.ssd_chunked(p); }); }
   void ssd_step(const SsdParams& p) override { run("ssd_step", p.cost(), [&] { inner_.ssd_step(p); }); }
   void embedding(const EmbeddingParams& p) override { run("embedding", p.cost(), [&] { inner_.embedding(p); }); }
-  void synchronize() override { inner_.synchronize(); }
 
  private:
   template <class Fn>
@@ -94,7 +91,6 @@ class ProfilingBackend final : public Backend {
     return *markers_[i];
   }
 
-  Backend& inner_;
   const CpuCounters* counters_;
   struct Pending {
     size_t record, end;  // the op ran between markers_[end - 1] and markers_[end]

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 
+#include "perfmamba/backend/forwarding_backend.hpp"
 #include "perfmamba/core/error.hpp"
 #include "perfmamba/core/progress.hpp"
 
@@ -15,12 +16,10 @@ extern "C" void dposv_(const char* uplo, const int* n, const int* nrhs, double* 
 namespace perfmamba {
 namespace {
 // Passes every op through and hands each layer's out_proj GEMM to a callback (after it ran).
-class OutProjTap final : public Backend {
+class OutProjTap final : public ForwardingBackend {
  public:
   using Callback = std::function<void(int layer, const GemmParams&)>;
-  OutProjTap(Backend& inner, Callback cb) : inner_(inner), cb_(std::move(cb)) {}
-  Device device() const override { return inner_.device(); }
-  std::string name() const override { return inner_.name(); }
+  OutProjTap(Backend& inner, Callback cb) : ForwardingBackend(inner), cb_(std::move(cb)) {}
   void set_component(Component c, int layer) override {
     component_ = c;
     layer_ = layer;
@@ -30,16 +29,8 @@ class OutProjTap final : public Backend {
     inner_.gemm(p);
     if (component_ == Component::OutProj && layer_ >= 0) cb_(layer_, p);
   }
-  void add_rmsnorm(const AddRmsNormParams& p) override { inner_.add_rmsnorm(p); }
-  void gated_rmsnorm(const GatedRmsNormParams& p) override { inner_.gated_rmsnorm(p); }
-  void conv1d(const Conv1dParams& p) override { inner_.conv1d(p); }
-  void selective_scan(const SelectiveScanParams& p) override { inner_.selective_scan(p); }
-  void ssd_chunked(const SsdParams& p) override { inner_.ssd_chunked(p); }
-  void ssd_step(const SsdParams& p) override { inner_.ssd_step(p); }
-  void embedding(const EmbeddingParams& p) override { inner_.embedding(p); }
 
  private:
-  Backend& inner_;
   Callback cb_;
   Component component_ = Component::Embedding;
   int layer_ = -1;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "perfmamba/backend/forwarding_backend.hpp"
 #include "perfmamba/core/error.hpp"
 #include "perfmamba/core/progress.hpp"
 
@@ -10,21 +11,13 @@ namespace perfmamba {
 namespace {
 double softplus(double v) { return v > 20 ? v : std::log1p(std::exp(v)); }
 
-class CalibratingBackend final : public Backend {
+class CalibratingBackend final : public ForwardingBackend {
  public:
-  CalibratingBackend(Backend& inner, Calibration& cal) : inner_(inner), cal_(cal) {}
-  Device device() const override { return inner_.device(); }
-  std::string name() const override { return inner_.name(); }
+  CalibratingBackend(Backend& inner, Calibration& cal) : ForwardingBackend(inner), cal_(cal) {}
   void set_component(Component c, int layer) override {
     layer_ = layer;
     inner_.set_component(c, layer);
   }
-  void gemm(const GemmParams& p) override { inner_.gemm(p); }
-  void add_rmsnorm(const AddRmsNormParams& p) override { inner_.add_rmsnorm(p); }
-  void gated_rmsnorm(const GatedRmsNormParams& p) override { inner_.gated_rmsnorm(p); }
-  void conv1d(const Conv1dParams& p) override { inner_.conv1d(p); }
-  void embedding(const EmbeddingParams& p) override { inner_.embedding(p); }
-  void ssd_step(const SsdParams& p) override { inner_.ssd_step(p); }
 
   // Mamba-1: decay activity 1 - exp(Δ A[e, n]), drive Δ |x| |B_n|, readout |C_n|.
   void selective_scan(const SelectiveScanParams& p) override {
@@ -96,7 +89,6 @@ class CalibratingBackend final : public Backend {
     }
     return l;
   }
-  Backend& inner_;
   Calibration& cal_;
   int layer_ = 0;
 };

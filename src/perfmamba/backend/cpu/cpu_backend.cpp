@@ -21,9 +21,14 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
-std::unique_ptr<Backend> make_backend(const std::string& device) {
-  if (device == "cpu") return make_cpu_backend();
-  if (device == "cuda") return make_cuda_backend();
+std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& precision) {
+  if (precision != "f32" && precision != "bf16")
+    throw Error("", "--precision", "expected f32 or bf16, found '" + precision + "'");
+  if (device == "cpu") {
+    if (precision != "f32") throw Error("", "--precision", "bf16 GEMMs run on --device cuda only");
+    return make_cpu_backend();
+  }
+  if (device == "cuda") return make_cuda_backend(precision == "bf16" ? GemmPrecision::BF16 : GemmPrecision::F32);
   throw Error("", "--device", "expected cpu or cuda, found '" + device + "'");
 }
 

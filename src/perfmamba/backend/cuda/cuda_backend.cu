@@ -1,6 +1,7 @@
 // The CUDA backend: device memory for Tensors, cuBLAS GEMMs, and the kernels of this folder.
 #include <nvtx3/nvToolsExt.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <mutex>
@@ -38,9 +39,23 @@ class BlockCache {
     return p;
   }
   void free(void* p) {
+    std::vector<std::function<void(void*)>> listeners;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = sizes_.find(p);
+      if (it != sizes_.end()) free_[it->second].push_back(p);
+      for (auto& [owner, fn] : listeners_) listeners.push_back(fn);
+    }
+    for (auto& fn : listeners) fn(p);
+  }
+  // Told of every freed block (derived copies keyed by a buffer must not outlive it).
+  void listen(const void* owner, std::function<void(void*)> fn) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = sizes_.find(p);
-    if (it != sizes_.end()) free_[it->second].push_back(p);
+    listeners_[owner] = std::move(fn);
+  }
+  void unlisten(const void* owner) {
+    std::lock_guard<std::mutex> lock(mu_);
+    listeners_.erase(owner);
   }
 
  private:
@@ -55,6 +70,7 @@ class BlockCache {
   std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   std::unordered_map<void*, size_t> sizes_;
+  std::unordered_map<const void*, std::function<void(void*)>> listeners_;
 };
 BlockCache& cache() {
   static BlockCache* c = new BlockCache;  // never destroyed: tensors may outlive static teardown
@@ -86,7 +102,7 @@ class CudaMarker final : public DeviceMarker {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend() {
+  explicit CudaBackend(GemmPrecision precision) : precision_(precision) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
       throw Error("", "--device cuda", "no CUDA device is visible to this process");
@@ -96,10 +112,21 @@ class CudaBackend final : public Backend {
     PM_CUDA(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
     cudaDeviceProp prop{};
     PM_CUDA(cudaGetDeviceProperties(&prop, 0));
-    name_ = std::string("cuda:") + prop.name;
+    name_ = std::string("cuda:") + prop.name + (precision_ == GemmPrecision::BF16 ? " (bf16 GEMMs)" : "");
+    if (precision_ == GemmPrecision::BF16)
+      cache().listen(this, [this](void* p) {
+        auto it = bf16_weights_.find(static_cast<const float*>(p));
+        if (it == bf16_weights_.end()) return;
+        void* copy = it->second.data;
+        bf16_weights_.erase(it);
+        cache().free(copy);
+      });
   }
   ~CudaBackend() override {
+    cache().unlisten(this);
     if (range_open_) nvtxRangePop();
+    for (auto& [key, copy] : bf16_weights_) cache().free(copy.data);
+    if (bf16_input_) cache().free(bf16_input_);
     cublasDestroy(blas_);
   }
   // kCount closes the current component's range without opening another.
@@ -121,6 +148,14 @@ class CudaBackend final : public Backend {
       beta = 1.0f;
     }
     const float alpha = 1.0f;
+    if (precision_ == GemmPrecision::BF16) {
+      const void* w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
+      const void* a = bf16_input(p.a, p.m, p.k, p.lda);
+      PM_CUDA(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, w, CUDA_R_16BF, p.k, a,
+                           CUDA_R_16BF, p.k, &beta, p.c, CUDA_R_32F, p.ldc, CUBLAS_COMPUTE_32F,
+                           CUBLAS_GEMM_DEFAULT));
+      return;
+    }
     PM_CUDA(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, p.w, p.k, p.a, p.lda, &beta,
                         p.c, p.ldc));
   }
@@ -135,9 +170,40 @@ class CudaBackend final : public Backend {
   std::unique_ptr<DeviceMarker> make_marker() override { return std::make_unique<CudaMarker>(); }
 
  private:
+  // The bf16 copy of a weight matrix, made on its first use. Keyed by the f32 buffer and its
+  // size: weights live as long as the model, and a model's buffers are not reused while it runs.
+  const void* bf16_weight(const float* w, size_t count) {
+    auto it = bf16_weights_.find(w);
+    if (it != bf16_weights_.end() && it->second.count == count) return it->second.data;
+    if (it != bf16_weights_.end()) cache().free(it->second.data);
+    void* copy = cache().alloc(count * 2);
+    cuda::to_bf16(w, copy, 1, int64_t(count), int64_t(count));
+    bf16_weights_[w] = {copy, count};
+    return copy;
+  }
+  // The GEMM input rounded to bf16, packed (ld = cols), in a reused scratch buffer.
+  const void* bf16_input(const float* a, int rows, int cols, int lda) {
+    const size_t bytes = size_t(rows) * size_t(cols) * 2;
+    if (bytes > bf16_input_bytes_) {
+      if (bf16_input_) cache().free(bf16_input_);
+      bf16_input_ = cache().alloc(bytes);
+      bf16_input_bytes_ = bytes;
+    }
+    cuda::to_bf16(a, bf16_input_, rows, cols, lda);
+    return bf16_input_;
+  }
+
+  struct Bf16Copy {
+    void* data;
+    size_t count;
+  };
+  GemmPrecision precision_;
   cublasHandle_t blas_ = nullptr;
   std::string name_;
   bool range_open_ = false;
+  std::unordered_map<const float*, Bf16Copy> bf16_weights_;
+  void* bf16_input_ = nullptr;
+  size_t bf16_input_bytes_ = 0;
 };
 }  // namespace
 
@@ -149,6 +215,6 @@ int cuda_device_count() {
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
-std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
+std::unique_ptr<Backend> make_cuda_backend(GemmPrecision precision) { return std::make_unique<CudaBackend>(precision); }
 
 }  // namespace perfmamba

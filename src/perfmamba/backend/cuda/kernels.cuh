@@ -11,5 +11,7 @@ void selective_scan(const SelectiveScanParams& p);
 void ssd_recurrent(const SsdParams& p);
 void embedding(const EmbeddingParams& p);
 void fill_rows(float* c, int m, int n, int ldc, const float* bias, bool accumulate);
+// dst[r * cols + c] = bf16(src[r * ld + c]), round to nearest even
+void to_bf16(const float* src, void* dst, int64_t rows, int64_t cols, int64_t ld);
 
 }  // namespace perfmamba::cuda
