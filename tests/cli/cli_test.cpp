@@ -193,6 +193,7 @@ TEST(Cli, PruneBadInputs) {
       {"prune -m " + m2 + " --method magnitude --bridge average -o " + tmp.file("o8"), "--bridge"},
       {"prune -m " + m2 + " --method magnitude --max-ppl-increase lots -o " + tmp.file("o9"), "--max-ppl-increase"},
       {"prune -m " + m2 + " --method magnitude --axis channel --ratio 0.999 -o " + tmp.file("o10"), "keeps no head"},
+      {"prune -m " + m2 + " --method magnitude --layer-ratios 0.5,0.5 -o " + tmp.file("o11"), "8 ratios"},
   };
   for (const auto& [args, fragment] : bad) {
     SCOPED_TRACE(args);

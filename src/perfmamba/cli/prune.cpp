@@ -65,6 +65,7 @@ struct PruneOptions {
   double target_speedup = 0;
   std::string max_ppl_increase, budget_ratios = "0.25,0.5,0.75", budget_device = "cpu";
   int budget_seqlen = 1024;
+  std::string layer_ratios;
   int64_t budget_tokens = 4096;
   uint64_t prune_seed = 0;
 };
@@ -152,6 +153,18 @@ void prune(const PruneOptions& o) {
         return all;
       }());
     }
+  } else if (!o.layer_ratios.empty()) {  // a plan given by hand (e.g. one found by budget mode)
+    const auto parts = split(o.layer_ratios, ',');
+    require(parts.size() == size_t(c.n_layer), "", "--layer-ratios",
+            "expected " + std::to_string(c.n_layer) + " ratios (one per layer), found " + std::to_string(parts.size()));
+    for (int i = 0; i < c.n_layer; ++i) {
+      char* end = nullptr;
+      const double r = std::strtod(parts[size_t(i)].c_str(), &end);
+      require(end && *end == 0 && r >= 0 && r < 1, "", "--layer-ratios", "ratio " + std::to_string(i) + " must be in [0, 1), found '" + parts[size_t(i)] + "'");
+      std::vector<int> all(scores[size_t(i)].size());
+      for (size_t j = 0; j < all.size(); ++j) all[j] = int(j);
+      keep.push_back(r > 0 ? keep_at(i, r) : all);
+    }
   } else if (axis == "state") {
     keep = select_states(scores, o.ratio, o.global);
   } else {
@@ -185,7 +198,7 @@ void prune(const PruneOptions& o) {
                 {"ssm_state_bytes_after", after.ssm_state_bytes}, {"calibration_tokens", cal ? cal->tokens : 0}});
   } else {
     std::printf("pruned %s with %s, %s (bridge %s): %s per layer", o.common.model.c_str(), o.method.c_str(),
-                plan ? "budget mode" : (std::to_string(o.ratio).substr(0, 5) + (o.global ? " global" : " uniform")).c_str(), o.bridge.c_str(),
+                plan ? "budget mode" : !o.layer_ratios.empty() ? "per-layer ratios" : (std::to_string(o.ratio).substr(0, 5) + (o.global ? " global" : " uniform")).c_str(), o.bridge.c_str(),
                 axis == "state" ? "d_state" : c.arch == Arch::Mamba1 ? "channels" : "heads");
     for (int k : kept) std::printf(" %d", k);
     if (plan)
@@ -217,6 +230,7 @@ void register_prune(CLI::App& app) {
   cmd->add_option("--calib-window", o->calib_window, "Tokens per calibration window")->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json (default: the model directory's)");
   cmd->add_option("--prune-seed", o->prune_seed, "Seed of the random baseline");
+  cmd->add_option("--layer-ratios", o->layer_ratios, "One ratio per layer, comma-separated (instead of --ratio)");
   cmd->add_option("--target-speedup", o->target_speedup, "Budget mode: per-layer ratios that reach this predicted prefill speed-up at least perplexity cost");
   cmd->add_option("--max-ppl-increase", o->max_ppl_increase, "Budget mode: the most speed within this relative perplexity increase (e.g. 2%)");
   cmd->add_option("--budget-ratios", o->budget_ratios, "Budget mode: candidate per-layer ratios");
