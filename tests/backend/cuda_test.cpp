@@ -172,8 +172,9 @@ TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
   auto be = make_cuda_backend(GemmPrecision::BF16);
   Rng rng(37);
-  for (auto [m, n, k] : {std::tuple{1, 37, 19}, {130, 257, 96}}) {
-    const int lda = k + 3;
+  // decode-sized and prefill-sized m, aligned and unaligned rows
+  for (auto [m, n, k] : {std::tuple{1, 37, 19}, {3, 64, 128}, {8, 33, 64}, {130, 257, 96}}) {
+    const int lda = k + (k % 4 == 0 ? 4 : 3);
     auto a = rng.normals(size_t(m) * lda), w = rng.normals(size_t(n) * k), bias = rng.normals(n);
     std::vector<float> c(size_t(m) * n);
     GemmParams p{m, n, k, a.data(), lda, w.data(), bias.data(), c.data(), n, false};
@@ -210,6 +211,20 @@ TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
     InferenceState st = lm.model->new_state(B);
     Tensor got = lm.model->prefill(ids.data(), B, L, st, true);
     EXPECT_LT(testing::rel_error(got.f32(), want.f32(), size_t(want.numel())), 1e-2);
+    // decode of the last token after a prefill of the rest
+    const int V = int(want.dim(2));
+    std::vector<int32_t> head, last;
+    for (int b = 0; b < B; ++b) {
+      head.insert(head.end(), ids.begin() + b * L, ids.begin() + b * L + L - 1);
+      last.push_back(ids[size_t(b) * L + L - 1]);
+    }
+    InferenceState st2 = lm.model->new_state(B);
+    lm.model->prefill(head.data(), B, L - 1, st2, false);
+    Tensor step = lm.model->decode(last.data(), st2);
+    std::vector<float> want_last;
+    for (int b = 0; b < B; ++b)
+      want_last.insert(want_last.end(), want.f32() + (size_t(b) * L + L - 1) * V, want.f32() + (size_t(b) * L + L) * V);
+    EXPECT_LT(testing::rel_error(step.f32(), want_last.data(), want_last.size()), 1e-2);
   }
 }
 
