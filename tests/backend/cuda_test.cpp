@@ -14,6 +14,23 @@ namespace perfmamba {
 namespace {
 using testing::Rng;
 
+// Prefill of all but the last token, then one decode step: the last position's reference logits.
+void expect_decode_matches(MambaLM& m, const std::vector<int32_t>& ids, const Tensor& want, int B, int L, double tol) {
+  const int V = int(want.dim(2));
+  std::vector<int32_t> head, last;
+  for (int b = 0; b < B; ++b) {
+    head.insert(head.end(), ids.begin() + b * L, ids.begin() + b * L + L - 1);
+    last.push_back(ids[size_t(b) * L + L - 1]);
+  }
+  InferenceState st = m.new_state(B);
+  m.prefill(head.data(), B, L - 1, st, false);
+  Tensor step = m.decode(last.data(), st);
+  std::vector<float> want_last;
+  for (int b = 0; b < B; ++b)
+    want_last.insert(want_last.end(), want.f32() + (size_t(b) * L + L - 1) * V, want.f32() + (size_t(b) * L + L) * V);
+  EXPECT_LT(testing::rel_error(step.f32(), want_last.data(), want_last.size()), tol);
+}
+
 class Cuda : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -143,25 +160,14 @@ TEST_F(Cuda, GoldenFixturesPrefillAndDecode) {
     SafetensorsFile ref(dir + "/reference.safetensors");
     Tensor ids64 = entry_to_tensor(*ref.find("input_ids"));
     Tensor want = entry_to_f32(*ref.find("logits"));
-    const int B = int(ids64.dim(0)), L = int(ids64.dim(1)), V = int(want.dim(2));
+    const int B = int(ids64.dim(0)), L = int(ids64.dim(1));
     std::vector<int32_t> ids;
     for (int64_t i = 0; i < ids64.numel(); ++i) ids.push_back(int32_t(static_cast<const int64_t*>(ids64.raw())[i]));
     LoadedModel lm = load_model(dir, *be_);
     InferenceState st = lm.model->new_state(B);
     Tensor got = lm.model->prefill(ids.data(), B, L, st, true);
     EXPECT_LT(testing::rel_error(got.f32(), want.f32(), size_t(want.numel())), 1e-4);
-    // prefill of all but the last token, then one decode step = the last position's logits
-    std::vector<int32_t> head, last;
-    for (int b = 0; b < B; ++b) {
-      head.insert(head.end(), ids.begin() + b * L, ids.begin() + b * L + L - 1);
-      last.push_back(ids[size_t(b) * L + L - 1]);
-    }
-    InferenceState st2 = lm.model->new_state(B);
-    lm.model->prefill(head.data(), B, L - 1, st2, false);
-    Tensor step = lm.model->decode(last.data(), st2);
-    std::vector<float> want_last;
-    for (int b = 0; b < B; ++b) want_last.insert(want_last.end(), want.f32() + (size_t(b) * L + L - 1) * V, want.f32() + (size_t(b) * L + L) * V);
-    EXPECT_LT(testing::rel_error(step.f32(), want_last.data(), want_last.size()), 1e-4);
+    expect_decode_matches(*lm.model, ids, want, B, L, 1e-4);
   }
 }
 
@@ -211,20 +217,7 @@ TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
     InferenceState st = lm.model->new_state(B);
     Tensor got = lm.model->prefill(ids.data(), B, L, st, true);
     EXPECT_LT(testing::rel_error(got.f32(), want.f32(), size_t(want.numel())), 1e-2);
-    // decode of the last token after a prefill of the rest
-    const int V = int(want.dim(2));
-    std::vector<int32_t> head, last;
-    for (int b = 0; b < B; ++b) {
-      head.insert(head.end(), ids.begin() + b * L, ids.begin() + b * L + L - 1);
-      last.push_back(ids[size_t(b) * L + L - 1]);
-    }
-    InferenceState st2 = lm.model->new_state(B);
-    lm.model->prefill(head.data(), B, L - 1, st2, false);
-    Tensor step = lm.model->decode(last.data(), st2);
-    std::vector<float> want_last;
-    for (int b = 0; b < B; ++b)
-      want_last.insert(want_last.end(), want.f32() + (size_t(b) * L + L - 1) * V, want.f32() + (size_t(b) * L + L) * V);
-    EXPECT_LT(testing::rel_error(step.f32(), want_last.data(), want_last.size()), 1e-2);
+    expect_decode_matches(*lm.model, ids, want, B, L, 1e-2);
   }
 }
 

@@ -215,7 +215,7 @@ void prune(const PruneOptions& o) {
 
 void register_prune(CLI::App& app) {
   auto o = std::make_shared<PruneOptions>();
-  auto* cmd = app.add_subcommand("prune", "Remove low-activity SSM states and write the smaller model");
+  auto* cmd = app.add_subcommand("prune", "Remove low-activity SSM states or channels/heads and write the smaller model");
   add_model_options(*cmd, o->common);
   cmd->add_option("--method", o->method, "delta-state or delta-channel (calibrated), magnitude or random");
   cmd->add_option("--axis", o->axis, "What to remove: state (SSM state dimension) or channel (Mamba-1 channels / Mamba-2 heads); default from --method")
@@ -223,7 +223,7 @@ void register_prune(CLI::App& app) {
   cmd->add_option("--bridge", o->bridge, "Compensate through out_proj on the calibration text: none, fold, lsq or lsq+fold");
   cmd->add_option("--bridge-ridge", o->ridge, "Ridge strength of lsq, relative to the mean activation energy")
       ->check(CLI::Range(0.0, 1e6));
-  cmd->add_option("--ratio", o->ratio, "Fraction of states to remove, in [0, 1)");
+  cmd->add_option("--ratio", o->ratio, "Fraction of states (or channels / heads) to remove, in [0, 1)");
   cmd->add_flag("--global", o->global, "Rank states across layers (normalised scores) instead of per layer");
   cmd->add_option("--calib", o->calib, "Calibration text file (delta-state)");
   cmd->add_option("--calib-tokens", o->calib_tokens, "Calibration tokens to use")->check(CLI::Range(int64_t(2), int64_t(1) << 32));
