@@ -28,8 +28,8 @@ echo; echo "=== profile: models/mamba2-victorian, prefill L=64..1024 and decode 
 $pm profile --model models/mamba2-victorian --seqlen 64,256,1024 --decode-positions 0 --repeats 2 --out "$out/profile"
 if [ -f "$valid" ]; then
   xz -dc ../shared/data/corpus/gutenberg-victorian/train-007.txt.xz | head -c 200000 > "$out/calib.txt" || true
-  echo; echo "=== prune: half of the SSM states, Δ-guided, calibrated on training text ==="
-  $pm prune --model models/mamba2-victorian --method delta-state --ratio 0.5 --calib "$out/calib.txt" \
+  echo; echo "=== prune: half of the SSM states, Δ-guided, calibrated on training text, lsq bridge ==="
+  $pm prune --model models/mamba2-victorian --method delta-state --ratio 0.5 --bridge lsq --calib "$out/calib.txt" \
     --calib-tokens 8192 --out "$out/mamba2-pruned"
   $pm eval --model "$out/mamba2-pruned" --ppl "$valid" --ctx 1025 --stride 1024 --max-tokens 65537 --batch 8
   $pm profile --model "$out/mamba2-pruned" --seqlen 64,256,1024 --decode-positions 0 --repeats 2 --out "$out/profile-pruned" >/dev/null
