@@ -27,9 +27,22 @@ class DeviceMarker {
   virtual double seconds_since(DeviceMarker& earlier) = 0;
 };
 
+// A recorded sequence of ops that replays as one launch (a CUDA graph). Buffers allocated while
+// it was recorded stay reserved for it until it is destroyed.
+class DeviceGraph {
+ public:
+  virtual ~DeviceGraph() = default;
+  virtual void launch() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
+  // Ops issued between begin_capture() and end_capture() are recorded, not run. False / null
+  // where the backend cannot (the CPU, and wrappers that watch each op); end_capture() is null
+  // too when recording failed, and nothing is left half-captured.
+  virtual bool begin_capture() { return false; }
+  virtual std::unique_ptr<DeviceGraph> end_capture() { return nullptr; }
   // Null where ops run synchronously (the CPU): time them with a host clock.
   virtual std::unique_ptr<DeviceMarker> make_marker() { return nullptr; }
   // Which component (and layer; -1 outside the layers) the next ops belong to. Free for the

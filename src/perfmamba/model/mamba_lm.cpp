@@ -1,7 +1,9 @@
 #include "perfmamba/model/mamba_lm.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "perfmamba/core/error.hpp"
 
@@ -24,8 +26,65 @@ Tensor MambaLM::prefill(const int32_t* ids, int batch, int len, InferenceState& 
   return forward(ids, batch, len, state, all_logits, /*step=*/false);
 }
 
+// A recorded decode step for one inference state (its buffers' addresses are in the graph).
+struct MambaLM::DecodeGraph {
+  std::vector<const void*> state_buffers;
+  int batch = 0;
+  std::unique_ptr<DeviceGraph> graph;  // null until the second step; stays null if recording failed
+  bool failed = false;
+  Tensor ids, logits;                  // device buffers the graph reads and writes
+};
+
 Tensor MambaLM::decode(const int32_t* ids, InferenceState& state) {
+  Tensor logits;
+  if (decode_with_graph(ids, state, logits)) return logits;
   return forward(ids, state.batch, 1, state, /*all_logits=*/true, /*step=*/true);
+}
+
+bool MambaLM::decode_with_graph(const int32_t* ids, InferenceState& state, Tensor& logits) {
+  static const bool env_off = [] {
+    const char* v = std::getenv("PERFMAMBA_CUDA_GRAPHS");
+    return v && std::string(v) == "0";
+  }();
+  if (!graphs_on_ || env_off || backend_->device() == Device::CPU) return false;
+  require(state.batch > 0 && state.layers.size() == size_t(config_.n_layer), "", "inference state",
+          "does not belong to this model");
+  check_ids(ids, size_t(state.batch));
+  std::vector<const void*> buffers;
+  for (const LayerState& l : state.layers) buffers.insert(buffers.end(), {l.conv_state.raw(), l.ssm_state.raw()});
+  std::shared_ptr<DecodeGraph> g;
+  for (auto& c : graphs_)
+    if (c->batch == state.batch && c->state_buffers == buffers) g = c;
+  if (!g) {  // first step on this state: run it plainly (it also warms the GEMM heuristics)
+    g = std::make_shared<DecodeGraph>();
+    g->state_buffers = buffers;
+    g->batch = state.batch;
+    if (graphs_.size() >= 8) graphs_.erase(graphs_.begin());
+    graphs_.push_back(g);
+    return false;
+  }
+  if (g->failed) return false;
+  const Device dev = backend_->device();
+  const size_t id_bytes = sizeof(int32_t) * size_t(state.batch);
+  if (!g->graph) {
+    g->ids = Tensor::empty({state.batch}, DType::I32, dev);
+    device_memory(dev).copy(g->ids.raw(), ids, id_bytes, 0);
+    if (backend_->begin_capture()) {
+      g->logits = forward_device(static_cast<const int32_t*>(g->ids.raw()), state.batch, 1, state, true, true);
+      g->graph = backend_->end_capture();
+    }
+    if (!g->graph) {
+      g->failed = true;
+      return false;
+    }
+  } else {
+    device_memory(dev).copy(g->ids.raw(), ids, id_bytes, 0);
+  }
+  g->graph->launch();
+  backend_->synchronize();
+  state.position += 1;
+  logits = g->logits.to(Device::CPU);
+  return true;
 }
 
 Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& state,
@@ -33,17 +92,26 @@ Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& 
   require(batch > 0 && len > 0, "", "input ids", "need at least one token per sequence");
   require(state.batch == batch && state.layers.size() == size_t(config_.n_layer), "",
           "inference state", "was made for batch " + std::to_string(state.batch));
-  const int T = batch * len, D = config_.d_model, V = config_.vocab_size;
+  const int T = batch * len;
   check_ids(ids, size_t(T));
+  Tensor ids_host = Tensor::empty({T}, DType::I32);
+  std::memcpy(ids_host.raw(), ids, sizeof(int32_t) * size_t(T));
+  const Tensor ids_dev = ids_host.to(backend_->device());
+  Tensor logits = forward_device(static_cast<const int32_t*>(ids_dev.raw()), batch, len, state, all_logits, step);
+  state.position += len;
+  backend_->synchronize();
+  return logits.to(Device::CPU);
+}
+
+Tensor MambaLM::forward_device(const int32_t* ids_dev, int batch, int len, InferenceState& state,
+                               bool all_logits, bool step) {
+  const int T = batch * len, D = config_.d_model, V = config_.vocab_size;
   const Device dev = backend_->device();
   Tensor h = Tensor::empty({T, D}, DType::F32, dev);    // residual stream
   Tensor u = Tensor::empty({T, D}, DType::F32, dev);    // normalised input of the current mixer
   Tensor out = Tensor::empty({T, D}, DType::F32, dev);  // mixer output, added to h by the next norm
-  Tensor ids_host = Tensor::empty({T}, DType::I32);
-  std::memcpy(ids_host.raw(), ids, sizeof(int32_t) * size_t(T));
-  const Tensor ids_dev = ids_host.to(dev);
   backend_->set_component(Component::Embedding, -1);
-  backend_->embedding({T, D, V, static_cast<const int32_t*>(ids_dev.raw()), weights_.embedding.f32(), h.f32()});
+  backend_->embedding({T, D, V, ids_dev, weights_.embedding.f32(), h.f32()});
   const float eps = float(config_.norm_eps);
   for (int i = 0; i < config_.n_layer; ++i) {
     const LayerWeights& w = weights_.layers[i];
@@ -55,7 +123,6 @@ Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& 
   }
   backend_->set_component(Component::NormF, -1);
   backend_->add_rmsnorm({T, D, h.f32(), out.f32(), weights_.norm_f.f32(), eps, u.f32()});
-  state.position += len;
 
   const float* head_in = u.f32();
   int rows = T;
@@ -68,8 +135,7 @@ Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& 
   backend_->set_component(Component::LmHead, -1);
   backend_->gemm({rows, V, D, head_in, len > 1 && !all_logits ? len * D : D, weights_.lm_head.f32(), nullptr,
                  logits.f32(), V, false});
-  backend_->synchronize();
-  return logits.to(Device::CPU);
+  return logits;
 }
 
 }  // namespace perfmamba

@@ -2,6 +2,7 @@
 // The language model: embedding, n_layer residual blocks (RMSNorm + Mamba-1 or Mamba-2 mixer),
 // final RMSNorm and lm_head. Written once against the Backend interface.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "perfmamba/backend/backend.hpp"
@@ -30,17 +31,28 @@ class MambaLM {
   // all_logits, else [batch, vocab] for the last position. Prefill uses the chunked/parallel
   // scan forms.
   Tensor prefill(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits);
-  // One token per sequence through the recurrent step kernels: logits [batch, vocab].
+  // One token per sequence through the recurrent step kernels: logits [batch, vocab]. On a
+  // backend that records graphs, the step is recorded on its second call for a given state and
+  // replayed as one launch afterwards (PERFMAMBA_CUDA_GRAPHS=0 or set_graphs(false) turns that off).
   Tensor decode(const int32_t* ids, InferenceState& state);
+  // The profiler times decode op by op, so it compares against steps without graphs.
+  void set_graphs(bool on) { graphs_on_ = on; }
 
  private:
+  struct DecodeGraph;
   Tensor forward(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits,
                  bool step);
+  // The forward on device ids; returns device logits and leaves state.position alone.
+  Tensor forward_device(const int32_t* ids_dev, int batch, int len, InferenceState& state, bool all_logits,
+                        bool step);
+  bool decode_with_graph(const int32_t* ids, InferenceState& state, Tensor& logits);
   void check_ids(const int32_t* ids, size_t n) const;
 
   MambaConfig config_;
   ModelWeights weights_;
   Backend* backend_;
+  bool graphs_on_ = true;
+  std::vector<std::shared_ptr<DecodeGraph>> graphs_;  // destroyed before the weights they read
 };
 
 // Mixers: u [batch*len, d_model] (normalised input) -> out [batch*len, d_model].

@@ -43,10 +43,26 @@ class BlockCache {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = sizes_.find(p);
-      if (it != sizes_.end()) free_[it->second].push_back(p);
+      if (it != sizes_.end()) (reserving_ ? reserved_ : free_[it->second]).push_back(p);
       for (auto& [owner, fn] : listeners_) listeners.push_back(fn);
     }
     for (auto& fn : listeners) fn(p);
+  }
+  // While a graph is recorded, freed blocks are kept for it (its replays write them) instead of
+  // being handed out again; end_reserve() gives them to the graph, release() takes them back.
+  void begin_reserve() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reserving_ = true;
+    reserved_.clear();
+  }
+  std::vector<void*> end_reserve() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reserving_ = false;
+    return std::move(reserved_);
+  }
+  void release(const std::vector<void*>& blocks) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (void* p : blocks) free_[sizes_.at(p)].push_back(p);
   }
   // Told of every freed block (derived copies keyed by a buffer must not outlive it).
   void listen(const void* owner, std::function<void(void*)> fn) {
@@ -71,6 +87,8 @@ class BlockCache {
   std::unordered_map<size_t, std::vector<void*>> free_;
   std::unordered_map<void*, size_t> sizes_;
   std::unordered_map<const void*, std::function<void(void*)>> listeners_;
+  bool reserving_ = false;
+  std::vector<void*> reserved_;
 };
 BlockCache& cache() {
   static BlockCache* c = new BlockCache;  // never destroyed: tensors may outlive static teardown
@@ -100,6 +118,21 @@ class CudaMarker final : public DeviceMarker {
   cudaEvent_t event_ = nullptr;
 };
 
+class CudaGraph final : public DeviceGraph {
+ public:
+  CudaGraph(cudaGraphExec_t exec, std::vector<void*> reserved) : exec_(exec), reserved_(std::move(reserved)) {}
+  ~CudaGraph() override {
+    cudaDeviceSynchronize();  // a replay may still be writing the reserved blocks
+    cudaGraphExecDestroy(exec_);
+    cache().release(reserved_);
+  }
+  void launch() override { PM_CUDA(cudaGraphLaunch(exec_, cudaStreamPerThread)); }
+
+ private:
+  cudaGraphExec_t exec_;
+  std::vector<void*> reserved_;
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(GemmPrecision precision) : precision_(precision) {
@@ -108,6 +141,9 @@ class CudaBackend final : public Backend {
       throw Error("", "--device cuda", "no CUDA device is visible to this process");
     register_device_memory(Device::CUDA, {cuda_alloc, cuda_free, cuda_zero, cuda_copy});
     PM_CUDA(cublasCreate(&blas_));
+    // Everything runs on the calling thread's default stream (the .cu files are built with
+    // --default-stream per-thread), which, unlike the legacy stream, can be captured as a graph.
+    PM_CUDA(cublasSetStream(blas_, cudaStreamPerThread));
     // f32 GEMMs in full f32: TF32 would cost the 1e-4 agreement with the CPU and references.
     PM_CUDA(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
     cudaDeviceProp prop{};
@@ -167,6 +203,32 @@ class CudaBackend final : public Backend {
   void ssd_step(const SsdParams& p) override { cuda::ssd_recurrent(p); }
   void embedding(const EmbeddingParams& p) override { cuda::embedding(p); }
   void synchronize() override { PM_CUDA(cudaDeviceSynchronize()); }
+  bool begin_capture() override {
+    cache().begin_reserve();
+    if (cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeRelaxed) == cudaSuccess) return true;
+    cudaGetLastError();
+    cache().release(cache().end_reserve());
+    return false;
+  }
+  std::unique_ptr<DeviceGraph> end_capture() override {
+    cudaGraph_t graph = nullptr;
+    cudaError_t err = cudaStreamEndCapture(cudaStreamPerThread, &graph);
+    std::vector<void*> reserved = cache().end_reserve();
+    if (bf16_input_) {  // the graph's GEMMs read this scratch: it goes with the graph
+      reserved.push_back(bf16_input_);
+      bf16_input_ = nullptr;
+      bf16_input_bytes_ = 0;
+    }
+    cudaGraphExec_t exec = nullptr;
+    if (err == cudaSuccess) err = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      cache().release(reserved);
+      return nullptr;
+    }
+    return std::make_unique<CudaGraph>(exec, std::move(reserved));
+  }
   std::unique_ptr<DeviceMarker> make_marker() override { return std::make_unique<CudaMarker>(); }
 
  private:
