@@ -87,7 +87,9 @@ void profile(const ProfileCliOptions& o) {
     for (const char* mode : {"prefill", "decode"}) {
       NcuRun run;
       run.ncu = o.ncu_path;
-      run.child = {"-m", o.common.model, "--device", "cuda", "--seed", std::to_string(o.common.seed)};
+      run.child = {"-m", o.common.model, "--device", "cuda", "--precision", o.common.precision, "--seed",
+                   std::to_string(o.common.seed)};
+      run.batch = po.batches.front();
       run.mode = mode;
       run.len = len;
       NcuImport imp;

@@ -28,6 +28,7 @@ Tensor MambaLM::prefill(const int32_t* ids, int batch, int len, InferenceState& 
 
 // A recorded decode step for one inference state (its buffers' addresses are in the graph).
 struct MambaLM::DecodeGraph {
+  const Backend* backend = nullptr;  // the backend that records and replays it
   std::vector<const void*> state_buffers;
   int batch = 0;
   std::unique_ptr<DeviceGraph> graph;  // null until the second step; stays null if recording failed
@@ -54,9 +55,10 @@ bool MambaLM::decode_with_graph(const int32_t* ids, InferenceState& state, Tenso
   for (const LayerState& l : state.layers) buffers.insert(buffers.end(), {l.conv_state.raw(), l.ssm_state.raw()});
   std::shared_ptr<DecodeGraph> g;
   for (auto& c : graphs_)
-    if (c->batch == state.batch && c->state_buffers == buffers) g = c;
+    if (c->backend == backend_ && c->batch == state.batch && c->state_buffers == buffers) g = c;
   if (!g) {  // first step on this state: run it plainly (it also warms the GEMM heuristics)
     g = std::make_shared<DecodeGraph>();
+    g->backend = backend_;
     g->state_buffers = buffers;
     g->batch = state.batch;
     if (graphs_.size() >= 8) graphs_.erase(graphs_.begin());
@@ -70,7 +72,13 @@ bool MambaLM::decode_with_graph(const int32_t* ids, InferenceState& state, Tenso
     g->ids = Tensor::empty({state.batch}, DType::I32, dev);
     device_memory(dev).copy(g->ids.raw(), ids, id_bytes, 0);
     if (backend_->begin_capture()) {
-      g->logits = forward_device(static_cast<const int32_t*>(g->ids.raw()), state.batch, 1, state, true, true);
+      try {
+        g->logits = forward_device(static_cast<const int32_t*>(g->ids.raw()), state.batch, 1, state, true, true);
+      } catch (...) {
+        backend_->end_capture();  // ends the recording and hands back what it reserved
+        g->failed = true;
+        throw;
+      }
       g->graph = backend_->end_capture();
     }
     if (!g->graph) {

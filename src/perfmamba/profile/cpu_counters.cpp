@@ -20,7 +20,7 @@ int open_counter(uint64_t config, pid_t tid, int group_fd) {
   a.config = config;
   a.exclude_kernel = 1;  // allowed at perf_event_paranoid 2, the common default
   a.exclude_hv = 1;
-  a.read_format = PERF_FORMAT_GROUP;
+  a.read_format = PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
   return int(syscall(SYS_perf_event_open, &a, tid, -1, group_fd, 0));
 }
 
@@ -67,9 +67,11 @@ CpuCounters::~CpuCounters() {
 CounterValues CpuCounters::read() const {
   CounterValues total;
   for (int fd : group_fds_) {
-    uint64_t buf[4] = {};  // nr, cycles, instructions, cache misses
-    if (::read(fd, buf, sizeof buf) != ssize_t(sizeof buf) || buf[0] != 3) continue;
-    total += CounterValues{double(buf[1]), double(buf[2]), double(buf[3])};
+    uint64_t buf[6] = {};  // nr, time enabled, time running, cycles, instructions, cache misses
+    if (::read(fd, buf, sizeof buf) != ssize_t(sizeof buf) || buf[0] != 3 || buf[2] == 0) continue;
+    // scaled up when the kernel multiplexed the group (ran it part of the time)
+    const double scale = double(buf[1]) / double(buf[2]);
+    total += CounterValues{buf[3] * scale, buf[4] * scale, buf[5] * scale};
   }
   return total;
 }

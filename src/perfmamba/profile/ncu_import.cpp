@@ -1,5 +1,6 @@
 #include "perfmamba/profile/ncu_import.hpp"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -123,7 +124,8 @@ bool run_ncu(const NcuRun& r, NcuImport& out, std::string& note) {
       << shell_quote(std::filesystem::read_symlink("/proc/self/exe").string()) << " profile";
   for (const std::string& a : r.child) cmd << ' ' << shell_quote(a);
   cmd << " --ncu-child " << r.mode << " --batch " << r.batch << " --seqlen " << r.len << " > /dev/null 2>&1";
-  const int rc = std::system(cmd.str().c_str());
+  const int status = std::system(cmd.str().c_str());
+  const int rc = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   std::ifstream f(log);
   std::stringstream text;
   text << f.rdbuf();

@@ -10,8 +10,9 @@
 #include "perfmamba/core/error.hpp"
 #include "perfmamba/core/progress.hpp"
 
+// LAPACK (in OpenBLAS), with the hidden length of the character argument that gfortran adds.
 extern "C" void dposv_(const char* uplo, const int* n, const int* nrhs, double* a, const int* lda, double* b,
-                       const int* ldb, int* info);
+                       const int* ldb, int* info, size_t uplo_len);
 
 namespace perfmamba {
 namespace {
@@ -165,7 +166,8 @@ void solve_layer(const LayerStats& s, LayerWeights& lw, bool fit, bool bias, dou
     }
     double diag = 0;
     for (int r = 0; r < k; ++r) diag += a[size_t(r) * k + r];
-    const double lambda = std::max(ridge * diag / k, 1e-12);
+    // a floor keeps the system positive definite when --bridge-ridge is 0 and rows are few
+    const double lambda = std::max(ridge, 1e-8) * diag / k + 1e-12;
     const float* w = lw.out_proj.f32();  // [D, k]
     // a is symmetric, so row-major is column-major; the right-hand sides go in column-major.
     std::vector<double> bt(size_t(k) * D);
@@ -174,7 +176,7 @@ void solve_layer(const LayerStats& s, LayerWeights& lw, bool fit, bool bias, dou
       for (int c = 0; c < D; ++c) bt[size_t(c) * k + r] = b[size_t(r) * D + c] + lambda * w[size_t(c) * k + r];
     }
     int info = 0, nrhs = D, kk = k;
-    dposv_("U", &kk, &nrhs, a.data(), &kk, bt.data(), &kk, &info);
+    dposv_("U", &kk, &nrhs, a.data(), &kk, bt.data(), &kk, &info, 1);
     require(info == 0, "", "--bridge", "least-squares system of layer " + std::to_string(layer) +
                                           " is not positive definite (info " + std::to_string(info) + ")");
     Tensor nw = Tensor::empty({D, k});
@@ -206,7 +208,9 @@ std::optional<BridgeKind> parse_bridge(const std::string& s) {
 BridgeReport bridge_pruned(MambaLM& full, MambaConfig& pc, ModelWeights& pw, const std::vector<int32_t>& ids,
                            int window, BridgeKind kind, double ridge) {
   require(full.backend().device() == Device::CPU, "", "--bridge", "bridging runs on the CPU backend");
-  require(window >= 2, "", "--calib-window", "must be at least 2");
+  require(window > kWarmup, "", "--calib-window",
+          "bridging needs windows longer than " + std::to_string(kWarmup) + " tokens (their first " +
+              std::to_string(kWarmup) + " are not fitted)");
   BridgeReport rep;
   if (kind == BridgeKind::None) return rep;
   const bool fit = kind == BridgeKind::Lsq || kind == BridgeKind::LsqFold;
@@ -225,6 +229,7 @@ BridgeReport bridge_pruned(MambaLM& full, MambaConfig& pc, ModelWeights& pw, con
   for (int i = 0; i < pc.n_layer; ++i) {
     MambaLM pruned(pc, pw, full.backend());
     const LayerStats s = collect(full, pruned, i, pc.layers[size_t(i)].d_inner, ids, window, bar, done);
+    require(s.rows > 0, "", "--calib", "no calibration rows reached the bridge of layer " + std::to_string(i));
     rep.error_before.push_back(s.norm > 0 ? s.err / s.norm : 0.0);
     LayerWeights& lw = pw.layers[size_t(i)];
     solve_layer(s, lw, fit, bias, ridge, i);

@@ -1,6 +1,8 @@
 #include "perfmamba/prune/budget.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "perfmamba/core/error.hpp"
@@ -19,9 +21,13 @@ double window_perplexity(const MambaConfig& c, const ModelWeights& w, Backend& c
   return perplexity(m, ids, o).ppl();
 }
 
-BudgetPlan plan_budget(MambaLM& full, const BudgetProblem& pb, const BudgetTarget& t,
+BudgetPlan plan_budget(MambaLM& full, const BudgetProblem& pb, const BudgetTarget& target,
                        const std::vector<int32_t>& eval_ids, int window,
                        const std::function<double(const MambaConfig&, const ModelWeights&)>& time_model) {
+  BudgetTarget t = target;  // candidate ratios ascending and distinct: a step always prunes more
+  std::sort(t.ratios.begin(), t.ratios.end());
+  t.ratios.erase(std::unique(t.ratios.begin(), t.ratios.end()), t.ratios.end());
+  require(!t.ratios.empty(), "", "--budget-ratios", "needs at least one ratio");
   require((t.speedup > 1.0) != (t.max_ppl_increase > 0.0), "", "--target-speedup",
           "give exactly one of --target-speedup (> 1) and --max-ppl-increase (> 0)");
   const MambaConfig& c0 = full.config();
@@ -82,6 +88,7 @@ BudgetPlan plan_budget(MambaLM& full, const BudgetProblem& pb, const BudgetTarge
       const int lv = level[size_t(i)];
       if (lv + 1 >= R) continue;
       const double gain = saving(lv + 1) - saving(lv), dc = cost(i, lv + 1) - cost(i, lv);
+      if (gain <= 0) continue;  // a step that is not measured faster is never worth its cost
       if (t.max_ppl_increase > 0 && spent + dc > t.max_ppl_increase) continue;
       const double per = std::max(dc, 1e-9) / std::max(gain, 1e-12);
       if (per < best_ratio) best = i, best_ratio = per, best_gain = gain, best_cost = dc;
@@ -95,6 +102,9 @@ BudgetPlan plan_budget(MambaLM& full, const BudgetProblem& pb, const BudgetTarge
   for (int i = 0; i < L; ++i) plan.ratios[size_t(i)] = level[size_t(i)] < 0 ? 0.0 : t.ratios[size_t(level[size_t(i)])];
   plan.predicted_speedup = t0 / std::max(t0 - saved, 1e-12);
   plan.predicted_ppl_increase = spent;
+  if (t.speedup > 1.0 && plan.predicted_speedup < t.speedup)
+    std::fprintf(stderr, "perfmamba: warning: --target-speedup %.3g is out of reach; the plan predicts %.3gx\n",
+                 t.speedup, plan.predicted_speedup);
   return plan;
 }
 

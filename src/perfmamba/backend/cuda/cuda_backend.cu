@@ -205,7 +205,8 @@ class CudaBackend final : public Backend {
   void synchronize() override { PM_CUDA(cudaDeviceSynchronize()); }
   bool begin_capture() override {
     cache().begin_reserve();
-    if (cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeRelaxed) == cudaSuccess) return true;
+    made_while_capturing_.clear();
+    if (cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeRelaxed) == cudaSuccess) return capturing_ = true;
     cudaGetLastError();
     cache().release(cache().end_reserve());
     return false;
@@ -213,7 +214,18 @@ class CudaBackend final : public Backend {
   std::unique_ptr<DeviceGraph> end_capture() override {
     cudaGraph_t graph = nullptr;
     cudaError_t err = cudaStreamEndCapture(cudaStreamPerThread, &graph);
+    capturing_ = false;
     std::vector<void*> reserved = cache().end_reserve();
+    // A bf16 weight copy first made while recording was only recorded, never filled: drop it
+    // (and the graph, whose replays would convert it every time) so plain GEMMs make it anew.
+    for (const float* w : made_while_capturing_) {
+      auto it = bf16_weights_.find(w);
+      if (it == bf16_weights_.end()) continue;
+      reserved.push_back(it->second.data);
+      bf16_weights_.erase(it);
+      err = err == cudaSuccess ? cudaErrorNotReady : err;
+    }
+    made_while_capturing_.clear();
     if (bf16_input_) {  // the graph's GEMMs read this scratch: it goes with the graph
       reserved.push_back(bf16_input_);
       bf16_input_ = nullptr;
@@ -241,6 +253,7 @@ class CudaBackend final : public Backend {
     void* copy = cache().alloc(count * 2);
     cuda::to_bf16(w, copy, 1, int64_t(count), int64_t(count));
     bf16_weights_[w] = {copy, count};
+    if (capturing_) made_while_capturing_.push_back(w);
     return copy;
   }
   // The GEMM input rounded to bf16, packed (ld = cols), in a reused scratch buffer.
@@ -264,6 +277,8 @@ class CudaBackend final : public Backend {
   std::string name_;
   bool range_open_ = false;
   std::unordered_map<const float*, Bf16Copy> bf16_weights_;
+  bool capturing_ = false;
+  std::vector<const float*> made_while_capturing_;
   void* bf16_input_ = nullptr;
   size_t bf16_input_bytes_ = 0;
 };
