@@ -1,7 +1,7 @@
 // CUDA kernels against the CPU kernels (themselves tested against float64) on fresh random
 // inputs at odd shapes, and the golden fixtures through the CUDA backend. Skipped without a
-// device. Tolerance: relative L2 error <= 1e-5 per op (both f32), <= 1e-4 for model logits;
-// with bf16 GEMMs <= 1e-2 (bf16 keeps 8 bits of mantissa).
+// device. Tolerance: relative L2 error <= 1e-5 per op (both f32; 2e-5 for the SSD), <= 1e-4 for model logits;
+// with bf16 GEMMs or TF32 SSD products <= 1e-2 (bf16 keeps 8 bits of mantissa, TF32 11).
 #include <gtest/gtest.h>
 
 #include "perfmamba/backend/backend.hpp"
@@ -132,8 +132,11 @@ TEST_F(Cuda, SelectiveScanEveryStateWidth) {
 
 TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
   Rng rng(34);
+  auto tf32 = make_cuda_backend(GemmPrecision::BF16);  // SSD products on TF32 tensor cores
+  // chunk_size 8: one chunk (recurrent kernel), whole chunks, ragged tails, groups, odd sizes;
+  // the last shape is long enough to be split into one sequence per call.
   for (auto [H, G, P, N, len] : {std::tuple{3, 1, 5, 7, 13}, {6, 3, 8, 16, 40}, {4, 2, 64, 128, 33}, {2, 1, 16, 256, 5},
-                                 {3, 1, 8, 16, 200}, {4, 2, 16, 64, 129}}) {
+                                 {3, 1, 8, 16, 200}, {4, 2, 16, 64, 129}, {2, 2, 16, 256, 70}, {2, 1, 4, 8, 20000}}) {
     const int batch = 2, T = batch * len, E = H * P, GN = G * N, ld = E + 2 * GN;
     auto xbc = rng.normals(size_t(T) * ld), dt = rng.uniforms(size_t(T) * H, -4, 1), bias = rng.uniforms(H, -1, 0.5f);
     auto A = rng.uniforms(H, -8, -0.5f), D = rng.normals(H), s = rng.normals(size_t(batch) * E * N);
@@ -148,8 +151,12 @@ TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
     d.x = xd, d.B = xd + E, d.C = xd + E + GN, d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.D = dev(D);
     d.ssm_state = dev(s), d.y = dev(y);
     be_->ssd_chunked(d);
-    EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 2e-5) << "H " << H << " N " << N;
+    EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 2e-5) << "H " << H << " N " << N << " L " << len;
     EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 2e-5);
+    d.ssm_state = dev(s);
+    tf32->ssd_chunked(d);
+    EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 1e-2) << "tf32 H " << H << " N " << N << " L " << len;
+    EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 1e-2);
   }
 }
 

@@ -141,6 +141,24 @@ TEST(Cli, TextGenerationAndItsBadInputs) {
   }
 }
 
+TEST(Cli, BenchKernelsAtAModelsShapes) {
+  for (const auto& [dir, scan] : {std::pair{kM1, "selective_scan"}, {testing::fixtures_dir() + "/golden/m2_basic", "ssd"}}) {
+    Result r = run("bench --kernels --model " + dir + " --seqlen 1,9 --batch 2 --repeats 1 --threads 1 --json");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["kernels"].size(), 4u);  // conv1d and the scan at each length
+    for (const auto& k : j["kernels"]) {
+      EXPECT_TRUE(k["op"] == "conv1d" || k["op"] == scan) << k;
+      EXPECT_EQ(k["batch"], 2);
+      EXPECT_GT(k["seconds"].get<double>(), 0.0);
+      EXPECT_GT(k["min_bytes"].get<double>(), 0.0);
+    }
+  }
+  Result bad = run("bench --kernels --model /nonexistent/model");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+}
+
 TEST(Cli, ConvertRefusesToOverwrite) {
   testing::TempDir tmp;
   const std::string ss = testing::fixtures_dir() + "/state_spaces/m1_f32";

@@ -10,6 +10,8 @@
 #include "perfmamba/model/inference_state.hpp"
 #include "perfmamba/model/load.hpp"
 #include "perfmamba/model/model_stats.hpp"
+#include "perfmamba/model/presets.hpp"
+#include "perfmamba/profile/kernel_bench.hpp"
 #include "perfmamba/profile/machine_peaks.hpp"
 
 namespace perfmamba::cli {
@@ -18,6 +20,7 @@ struct BenchOptions {
   CommonOptions common;
   std::string seqlens = "64,256,1024,4096", batches = "1", decode_batches = "1";
   int repeats = 5, decode_steps = 32;
+  bool kernels = false;
 };
 
 std::vector<int> positive_list(const std::string& text, const char* flag) {
@@ -40,7 +43,31 @@ std::vector<int32_t> some_ids(size_t n, int vocab) {
   return ids;
 }
 
+// --kernels: one layer's conv1d and scan/SSD alone at the model's shapes (no weights needed).
+void bench_kernels(const BenchOptions& o) {
+  apply_threads(o.common);
+  auto backend = make_backend(o.common.device, o.common.precision);
+  const auto preset = preset_config(o.common.model);
+  const MambaConfig c = preset ? *preset : read_config(o.common.model + "/config.json");
+  const MachinePeaks peaks = measure_peaks(*backend);
+  FILE* text = o.common.json ? stderr : stdout;
+  std::fprintf(text, "%s layer kernels on %s | copy %.0f GB/s (measured); GB/s counts the fewest bytes each op must move\n",
+               o.common.model.c_str(), backend->name().c_str(), peaks.copy_bytes_per_s / 1e9);
+  nlohmann::json out = {{"model", o.common.model}, {"device", backend->name()}, {"copy_bytes_per_s", peaks.copy_bytes_per_s}};
+  for (int b : positive_list(o.batches, "--batch"))
+    for (int L : positive_list(o.seqlens, "--seqlen"))
+      for (const KernelTiming& k : bench_layer_kernels(*backend, c, b, L, std::max(o.repeats, 3))) {
+        const double bw = k.cost.bytes / k.seconds;
+        out["kernels"].push_back({{"op", k.op}, {"batch", b}, {"len", L}, {"seconds", k.seconds}, {"min_bytes", k.cost.bytes},
+                                  {"flops", k.cost.flops}, {"bytes_per_s", bw}, {"bandwidth_fraction", bw / peaks.copy_bytes_per_s}});
+        std::fprintf(text, "%-15s batch %3d L %6d: %9.4f ms  %7.1f GB/s  %5.1f%% of copy BW  %8.1f GFLOP/s\n", k.op.c_str(), b, L,
+                     1e3 * k.seconds, bw / 1e9, 100 * bw / peaks.copy_bytes_per_s, k.cost.flops / k.seconds / 1e9);
+      }
+  if (o.common.json) print_json(out);
+}
+
 void bench(const BenchOptions& o) {
+  if (o.kernels) return bench_kernels(o);
   apply_threads(o.common);
   auto backend = make_backend(o.common.device, o.common.precision);
   LoadedModel lm = load_model(o.common.model, *backend, o.common.seed);
@@ -118,6 +145,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--batch", o->batches, "Prefill batch sizes, comma-separated");
   cmd->add_option("--decode-batch", o->decode_batches, "Decode batch sizes, comma-separated");
   cmd->add_option("--repeats", o->repeats, "Timed prefill repeats (median)")->check(CLI::Range(1, 1000));
+  cmd->add_flag("--kernels", o->kernels, "Time one layer's conv1d and scan/SSD alone at the model's shapes");
   cmd->add_option("--decode-steps", o->decode_steps, "Timed decode steps (median)")->check(CLI::Range(1, 100000));
   cmd->callback([o] { bench(*o); });
 }

@@ -199,7 +199,7 @@ class CudaBackend final : public Backend {
   void gated_rmsnorm(const GatedRmsNormParams& p) override { cuda::gated_rmsnorm(p); }
   void conv1d(const Conv1dParams& p) override { cuda::conv1d(p); }
   void selective_scan(const SelectiveScanParams& p) override { cuda::selective_scan(p); }
-  void ssd_chunked(const SsdParams& p) override { cuda::ssd_recurrent(p); }
+  void ssd_chunked(const SsdParams& p) override { cuda::ssd_chunked(p, blas_, precision_ == GemmPrecision::BF16); }
   void ssd_step(const SsdParams& p) override { cuda::ssd_recurrent(p); }
   void embedding(const EmbeddingParams& p) override { cuda::embedding(p); }
   void synchronize() override { PM_CUDA(cudaDeviceSynchronize()); }

@@ -1,5 +1,7 @@
 #pragma once
 // CUDA implementations of the backend ops (f32). Launch on the current stream.
+#include <cublas_v2.h>
+
 #include "perfmamba/backend/ops.hpp"
 
 namespace perfmamba::cuda {
@@ -9,6 +11,9 @@ void gated_rmsnorm(const GatedRmsNormParams& p);
 void conv1d(const Conv1dParams& p);
 void selective_scan(const SelectiveScanParams& p);
 void ssd_recurrent(const SsdParams& p);
+// Chunked SSD for prefill (batched GEMMs on `blas`, TF32 tensor cores when tf32); one chunk or
+// less runs ssd_recurrent.
+void ssd_chunked(const SsdParams& p, cublasHandle_t blas, bool tf32);
 void embedding(const EmbeddingParams& p);
 void fill_rows(float* c, int m, int n, int ldc, const float* bias, bool accumulate);
 // dst[r * cols + c] = bf16(src[r * ld + c]), round to nearest even
