@@ -125,7 +125,7 @@ TEST_F(Cuda, Conv1dNormsEmbedding) {
 
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   Rng rng(33);
-  // lengths around the 64-token chunk of the parallel scan: one chunk, exact fit, many chunks
+  // lengths of one and of many of the scan's chunks (32 tokens at least), ragged tails
   for (int N : {1, 7, 16, 33, 64, 100, 128, 200, 256})
     for (int len : {1, 17, 64, 65, 300}) {
       const int batch = 2, E = 45, T = batch * len, ldbc = 2 * N;
@@ -148,33 +148,48 @@ TEST_F(Cuda, SelectiveScanEveryStateWidth) {
     }
 }
 
+// One SSD shape against cpu::ssd_chunked: the chunked GPU SSD in f32 and with TF32 products,
+// and the recurrent kernel (ssd_step, which takes any length).
+struct SsdCase {
+  int H, G, P, N, len, batch = 2, chunk = 8;
+  float dt_max = 0.0f;  // > 0: Δ clamped to [0.01, dt_max]
+};
+
 TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
   Rng rng(34);
   auto tf32 = make_cuda_backend(GemmPrecision::BF16);  // SSD products on TF32 tensor cores
-  // chunk_size 8: one chunk (recurrent kernel), whole chunks, ragged tails, groups, odd sizes;
-  // the last shape is long enough to be split into one sequence per call.
-  for (auto [H, G, P, N, len] : {std::tuple{3, 1, 5, 7, 13}, {6, 3, 8, 16, 40}, {4, 2, 64, 128, 33}, {2, 1, 16, 256, 5},
-                                 {3, 1, 8, 16, 200}, {4, 2, 16, 64, 129}, {2, 2, 16, 256, 70}, {2, 1, 4, 8, 20000}}) {
-    const int batch = 2, T = batch * len, E = H * P, GN = G * N, ld = E + 2 * GN;
-    auto xbc = rng.normals(size_t(T) * ld), dt = rng.uniforms(size_t(T) * H, -4, 1), bias = rng.uniforms(H, -1, 0.5f);
-    auto A = rng.uniforms(H, -8, -0.5f), D = rng.normals(H), s = rng.normals(size_t(batch) * E * N);
+  // chunk 8: one chunk, whole chunks, ragged tails, groups, odd sizes; L = 20000 at batch 2 goes
+  // one sequence per call. Chunk 256 (the checkpoints' value) runs as 128 on the GPU; with it,
+  // recurrent scans cross the scan's own chunks, Δ is clamped, and L = 40000 at batch 1 goes a
+  // segment at a time.
+  const SsdCase cases[] = {{3, 1, 5, 7, 13},          {6, 3, 8, 16, 40},          {4, 2, 64, 128, 33},
+                           {2, 1, 16, 256, 5},        {3, 1, 8, 16, 200},         {4, 2, 16, 64, 129},
+                           {2, 2, 16, 256, 70},       {2, 1, 4, 8, 20000},        {4, 2, 16, 16, 129, 2, 256, 0.5f},
+                           {4, 1, 64, 128, 300, 1, 256, 0.5f}, {2, 1, 8, 64, 40, 3, 256}, {2, 1, 4, 8, 40000, 1, 256}};
+  for (const SsdCase& k : cases) {
+    const int T = k.batch * k.len, E = k.H * k.P, GN = k.G * k.N, ld = E + 2 * GN;
+    auto xbc = rng.normals(size_t(T) * ld), dt = rng.uniforms(size_t(T) * k.H, -4, 1), bias = rng.uniforms(k.H, -1, 0.5f);
+    auto A = rng.uniforms(k.H, -8, -0.5f), D = rng.normals(k.H), s = rng.normals(size_t(k.batch) * E * k.N);
     std::vector<float> y(size_t(T) * E), s_cpu = s;
     SsdParams p;
-    p.batch = batch, p.len = len, p.n_heads = H, p.head_dim = P, p.d_state = N, p.n_groups = G, p.chunk_size = 8;
+    p.batch = k.batch, p.len = k.len, p.n_heads = k.H, p.head_dim = k.P, p.d_state = k.N, p.n_groups = k.G;
+    p.chunk_size = k.chunk, p.dt_min = k.dt_max > 0 ? 0.01f : 0.0f, p.dt_max = k.dt_max;
     p.x = xbc.data(), p.ldx = ld, p.B = xbc.data() + E, p.C = xbc.data() + E + GN, p.ldbc = ld, p.dt = dt.data();
-    p.lddt = H, p.dt_bias = bias.data(), p.A = A.data(), p.D = D.data(), p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
+    p.lddt = k.H, p.dt_bias = bias.data(), p.A = A.data(), p.D = D.data(), p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
     cpu::ssd_chunked(p);
     SsdParams d = p;
     float* xd = dev(xbc);
     d.x = xd, d.B = xd + E, d.C = xd + E + GN, d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.D = dev(D);
-    d.ssm_state = dev(s), d.y = dev(y);
-    be_->ssd_chunked(d);
-    EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 2e-5) << "H " << H << " N " << N << " L " << len;
-    EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 2e-5);
-    d.ssm_state = dev(s);
-    tf32->ssd_chunked(d);
-    EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 1e-2) << "tf32 H " << H << " N " << N << " L " << len;
-    EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 1e-2);
+    d.y = dev(y);
+    const auto expect = [&](Backend& be, bool step, double tol, const char* what) {
+      d.ssm_state = dev(s);
+      step ? be.ssd_step(d) : be.ssd_chunked(d);
+      EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), tol) << what << " H " << k.H << " N " << k.N << " L " << k.len;
+      EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), tol) << what;
+    };
+    expect(*be_, false, 2e-5, "chunked");
+    expect(*tf32, false, 1e-2, "chunked tf32");
+    expect(*be_, true, 2e-5, "recurrent");
   }
 }
 

@@ -17,7 +17,8 @@ namespace {
 // A caching allocator: cudaMalloc/cudaFree synchronise the device and cost tens of microseconds,
 // which every forward would pay for each activation buffer. Freed blocks are kept by rounded
 // size and handed out again; all work runs on one stream, so a reused block is never still in
-// use. When cudaMalloc fails, the cache is released and the allocation tried once more.
+// use. That holds for one host thread per process using the backend (perfmamba's case): each
+// thread's per-thread default stream is a different stream. When cudaMalloc fails, the cache is released and the allocation tried once more.
 class BlockCache {
  public:
   void* alloc(size_t bytes) {

@@ -29,14 +29,16 @@ unsigned grid_for(size_t n) { return unsigned((n + kThreads - 1) / kThreads); }
 
 __device__ __forceinline__ size_t thread_index() { return size_t(blockIdx.x) * blockDim.x + threadIdx.x; }
 
-// Δ (zero past the end) and the running sum of ΔA inside each chunk, both [batch, H, Lp].
-__global__ void prep_kernel(SsdParams p, Dims d, float* delta, float* cum) {
+// Δ (zero past the end) and the running sum of ΔA inside each chunk, both [batch, H, Lp]. The
+// sum is kept in double: its differences give the decays, and in f32 a sum near -200 keeps
+// only 2^-16 of them.
+__global__ void prep_kernel(SsdParams p, Dims d, float* delta, double* cum) {
   const size_t i = thread_index();
   if (i >= size_t(d.batch) * d.H * d.nc) return;
   const int c = int(i % d.nc), h = int((i / d.nc) % d.H), b = int(i / (size_t(d.nc) * d.H));
   const float A = p.A[h], bias = p.dt_bias[h];
   const size_t row = (size_t(b) * d.H + h) * d.Lp;
-  float acc = 0.0f;
+  double acc = 0.0;
   for (int q = 0; q < d.Q; ++q) {
     const int t = c * d.Q + q;
     float dl = 0.0f;
@@ -44,7 +46,7 @@ __global__ void prep_kernel(SsdParams p, Dims d, float* delta, float* cum) {
       dl = softplus(p.dt[(size_t(b) * d.len + t) * p.lddt + h] + bias);
       if (p.dt_max > 0.0f) dl = fminf(fmaxf(dl, p.dt_min), p.dt_max);
     }
-    acc += dl * A;
+    acc += double(dl) * A;
     delta[row + t] = dl;
     cum[row + t] = acc;
   }
@@ -52,7 +54,7 @@ __global__ void prep_kernel(SsdParams p, Dims d, float* delta, float* cum) {
 
 // xd = Δ x and xw = e^{cum_last - cum_t} Δ x, [batch, Lp, E]; B and C copied to [batch, Lp, G*N].
 // Rows past the end are zero.
-__global__ void scale_kernel(SsdParams p, Dims d, const float* delta, const float* cum, float* xd, float* xw, float* bp,
+__global__ void scale_kernel(SsdParams p, Dims d, const float* delta, const double* cum, float* xd, float* xw, float* bp,
                              float* cp) {
   const size_t i = thread_index();
   const size_t rows = size_t(d.batch) * d.Lp;
@@ -62,7 +64,7 @@ __global__ void scale_kernel(SsdParams p, Dims d, const float* delta, const floa
     const float v = t < d.len ? p.x[(size_t(b) * d.len + t) * p.ldx + e] * delta[row + t] : 0.0f;
     const int last = (t / d.Q) * d.Q + d.Q - 1;
     xd[i] = v;
-    xw[i] = v * expf(cum[row + last] - cum[row + t]);
+    xw[i] = v * expf(float(cum[row + last] - cum[row + t]));
   }
   if (i < rows * d.GN) {
     const int n = int(i % d.GN), t = int((i / d.GN) % d.Lp), b = int(i / (size_t(d.GN) * d.Lp));
@@ -73,7 +75,7 @@ __global__ void scale_kernel(SsdParams p, Dims d, const float* delta, const floa
 }
 
 // m[(b,c,h)][t][s] = (C_t·B_s) e^{cum_t - cum_s} for s <= t, else 0.
-__global__ void mask_kernel(Dims d, const float* cb, const float* cum, float* m) {
+__global__ void mask_kernel(Dims d, const float* cb, const double* cum, float* m) {
   const size_t i = thread_index();
   const size_t QQ = size_t(d.Q) * d.Q;
   if (i >= size_t(d.batch) * d.nc * d.H * QQ) return;
@@ -86,36 +88,36 @@ __global__ void mask_kernel(Dims d, const float* cb, const float* cum, float* m)
     m[i] = 0.0f;
     return;
   }
-  const float* row = cum + (size_t(b) * d.H + h) * d.Lp + size_t(c) * d.Q;
-  m[i] = cb[(bc * d.G + d.group(h)) * QQ + size_t(t) * d.Q + s] * expf(row[t] - row[s]);
+  const double* row = cum + (size_t(b) * d.H + h) * d.Lp + size_t(c) * d.Q;
+  m[i] = cb[(bc * d.G + d.group(h)) * QQ + size_t(t) * d.Q + s] * expf(float(row[t] - row[s]));
 }
 
 // States entering each chunk, [batch, nc, H, P, N], from the inference state; the state after
 // the last chunk goes back to it. One thread per (b, h, p, n).
-__global__ void pass_states_kernel(Dims d, float* state, const float* s_local, const float* cum, float* h_in) {
+__global__ void pass_states_kernel(Dims d, float* state, const float* s_local, const double* cum, float* h_in) {
   const size_t i = thread_index();
   const size_t PN = size_t(d.P) * d.N;
   if (i >= size_t(d.batch) * d.H * PN) return;
   const size_t pn = i % PN;
   const int h = int((i / PN) % d.H), b = int(i / (PN * d.H));
-  const float* row = cum + (size_t(b) * d.H + h) * d.Lp;
+  const double* row = cum + (size_t(b) * d.H + h) * d.Lp;
   float s = state[i];
   for (int c = 0; c < d.nc; ++c) {
     const size_t at = ((size_t(b) * d.nc + c) * d.H + h) * PN + pn;
     h_in[at] = s;
-    s = expf(row[size_t(c) * d.Q + d.Q - 1]) * s + s_local[at];
+    s = expf(float(row[size_t(c) * d.Q + d.Q - 1])) * s + s_local[at];
   }
   state[i] = s;
 }
 
 // y = y_diag + e^{cum_t} y_off + D x, for the real tokens.
-__global__ void combine_kernel(SsdParams p, Dims d, const float* y_diag, const float* y_off, const float* cum) {
+__global__ void combine_kernel(SsdParams p, Dims d, const float* y_diag, const float* y_off, const double* cum) {
   const size_t i = thread_index();
   if (i >= size_t(d.batch) * d.len * d.E) return;
   const int e = int(i % d.E), t = int((i / d.E) % d.len), b = int(i / (size_t(d.E) * d.len)), h = e / d.P;
   const size_t padded = (size_t(b) * d.Lp + t) * d.E + e;
   const size_t tok = size_t(b) * d.len + t;
-  const float decay = expf(cum[(size_t(b) * d.H + h) * d.Lp + t]);
+  const float decay = expf(float(cum[(size_t(b) * d.H + h) * d.Lp + t]));
   p.y[tok * p.ldy + e] = y_diag[padded] + decay * y_off[padded] + p.D[h] * p.x[tok * p.ldx + e];
 }
 
@@ -165,7 +167,20 @@ void ssd_chunked(const SsdParams& p, cublasHandle_t blas, bool tf32) {
   // states in memory traffic (256, the checkpoints' chunk_size, moves a quarter more).
   const int Q = std::clamp(p.chunk_size, 1, 128);
   if (p.batch == 0 || p.len <= Q || p.n_heads == 0 || p.head_dim == 0 || p.d_state == 0) return ssd_recurrent(p);
-  // The scratch is about 8 copies of x: long batches go a few sequences at a time.
+  // The scratch is about 8 copies of x: long batches go a few sequences at a time, and a single
+  // long sequence a few whole chunks at a time (the state carries over, so the result is the
+  // same).
+  if (p.batch == 1 && p.len > kMaxTokensPerCall) {
+    const int segment = std::max(Q, kMaxTokensPerCall / Q * Q);
+    for (int t0 = 0; t0 < p.len; t0 += segment) {
+      SsdParams part = p;
+      part.len = std::min(segment, p.len - t0);
+      part.x += size_t(t0) * p.ldx, part.B += size_t(t0) * p.ldbc, part.C += size_t(t0) * p.ldbc;
+      part.dt += size_t(t0) * p.lddt, part.y += size_t(t0) * p.ldy;
+      ssd_chunked(part, blas, tf32);
+    }
+    return;
+  }
   const int per_call = std::max(1, kMaxTokensPerCall / p.len);
   if (p.batch > per_call) {
     for (int b0 = 0; b0 < p.batch; b0 += per_call) {
@@ -182,7 +197,8 @@ void ssd_chunked(const SsdParams& p, cublasHandle_t blas, bool tf32) {
   d.nc = (p.len + Q - 1) / Q, d.Lp = d.nc * Q, d.E = d.H * d.P, d.GN = d.G * d.N;
   const size_t rows = size_t(d.batch) * d.Lp, nG = size_t(d.batch) * d.nc * d.G, nH = size_t(d.batch) * d.nc * d.H;
   const size_t QQ = size_t(Q) * Q, PN = size_t(d.P) * d.N;
-  Tensor delta = scratch(size_t(d.batch) * d.H * d.Lp), cum = scratch(size_t(d.batch) * d.H * d.Lp);
+  Tensor delta = scratch(size_t(d.batch) * d.H * d.Lp), cum_store = scratch(2 * size_t(d.batch) * d.H * d.Lp);
+  double* cum = reinterpret_cast<double*>(cum_store.raw());
   Tensor xd = scratch(rows * d.E), xw = scratch(rows * d.E), bp = scratch(rows * d.GN), cp = scratch(rows * d.GN);
   Tensor cb = scratch(nG * QQ), m = scratch(nH * QQ), y_diag = scratch(rows * d.E), s_local = scratch(nH * PN);
   Tensor h_in = scratch(nH * PN), y_off = scratch(rows * d.E);
@@ -192,25 +208,25 @@ void ssd_chunked(const SsdParams& p, cublasHandle_t blas, bool tf32) {
   const float* const* g1 = ptr;
   const float* const* h = ptr + 3 * nG;
 
-  prep_kernel<<<grid_for(size_t(d.batch) * d.H * d.nc), kThreads>>>(p, d, delta.f32(), cum.f32());
+  prep_kernel<<<grid_for(size_t(d.batch) * d.H * d.nc), kThreads>>>(p, d, delta.f32(), cum);
   check_launch("ssd: chunk sums");
-  scale_kernel<<<grid_for(rows * std::max(d.E, d.GN)), kThreads>>>(p, d, delta.f32(), cum.f32(), buf.xd, buf.xw, buf.bp, buf.cp);
+  scale_kernel<<<grid_for(rows * std::max(d.E, d.GN)), kThreads>>>(p, d, delta.f32(), cum, buf.xd, buf.xw, buf.bp, buf.cp);
   check_launch("ssd: scaled inputs");
   pointers_kernel<<<grid_for(std::max(nG, nH)), kThreads>>>(d, buf, ptr);
   check_launch("ssd: operand pointers");
   // cb[Q,Q] = C[Q,N] B[Q,N]^T per (b, c, g)
   batched_gemm(blas, false, true, Q, Q, d.N, g1, d.GN, g1 + nG, d.GN, g1 + 2 * nG, Q, int(nG), tf32);
-  mask_kernel<<<grid_for(nH * QQ), kThreads>>>(d, buf.cb, cum.f32(), buf.m);
+  mask_kernel<<<grid_for(nH * QQ), kThreads>>>(d, buf.cb, cum, buf.m);
   check_launch("ssd: decay mask");
   // y_diag[Q,P] = m[Q,Q] xd[Q,P] per (b, c, h)
   batched_gemm(blas, false, false, Q, d.P, Q, h, Q, h + nH, d.E, h + 2 * nH, d.E, int(nH), tf32);
   // s_local[P,N] = xw[Q,P]^T B[Q,N] per (b, c, h)
   batched_gemm(blas, true, false, d.P, d.N, Q, h + 3 * nH, d.E, h + 4 * nH, d.GN, h + 5 * nH, d.N, int(nH), tf32);
-  pass_states_kernel<<<grid_for(size_t(d.batch) * d.H * PN), kThreads>>>(d, p.ssm_state, buf.s_local, cum.f32(), buf.h_in);
+  pass_states_kernel<<<grid_for(size_t(d.batch) * d.H * PN), kThreads>>>(d, p.ssm_state, buf.s_local, cum, buf.h_in);
   check_launch("ssd: state passing");
   // y_off[Q,P] = C[Q,N] h_in[P,N]^T per (b, c, h)
   batched_gemm(blas, false, true, Q, d.P, d.N, h + 6 * nH, d.GN, h + 7 * nH, d.N, h + 8 * nH, d.E, int(nH), tf32);
-  combine_kernel<<<grid_for(size_t(d.batch) * d.len * d.E), kThreads>>>(p, d, buf.y_diag, buf.y_off, cum.f32());
+  combine_kernel<<<grid_for(size_t(d.batch) * d.len * d.E), kThreads>>>(p, d, buf.y_diag, buf.y_off, cum);
   check_launch("ssd: outputs");
 }
 
