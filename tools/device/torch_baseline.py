@@ -1,9 +1,10 @@
 """On the GPU machine: the PyTorch baseline for `perfmamba bench` — the same preset shapes in
 transformers (random weights, bf16, its own kernels: whatever transformers runs when the
 mamba-ssm / causal-conv1d packages are absent, as on this machine), timed with CUDA events,
-warm-up, median. Prints one JSON line per point.
+warm-up, median. Prints one JSON line per point: decode first, then prefill from short to long
+while the time budget lasts.
 Usage: python3 tools/device/torch_baseline.py PRESET SEQLENS BATCHES DECODE_BATCHES [MAX_SECONDS]"""
-import json, sys, time
+import json, os, sys, time
 
 import torch
 from transformers import Mamba2Config, Mamba2ForCausalLM, MambaConfig, MambaForCausalLM
@@ -22,11 +23,19 @@ if preset.startswith("mamba2"):
 else:
     cfg = MambaConfig(hidden_size=d, num_hidden_layers=n, vocab_size=50280, state_size=16, expand=2)
     model = MambaForCausalLM(cfg)
-model = model.to("cuda", torch.bfloat16).eval()
+device = os.environ.get("TORCH_DEVICE", "cuda")  # cpu only to try the script where there is no GPU
+model = model.to(device, torch.bfloat16).eval()
 
 
 def timed(fn, reps):
     fn()  # warm-up
+    if device != "cuda":
+        out = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+        return sorted(out)[len(out) // 2]
     torch.cuda.synchronize()
     out = []
     for _ in range(reps):
@@ -40,28 +49,45 @@ def timed(fn, reps):
 
 
 start = time.time()
+
+
+def left():
+    return budget - (time.time() - start)
+
+
+def emit(**row):
+    print(json.dumps({"preset": preset, **row}), flush=True)
+
+
 with torch.no_grad():
+    # Decode first: it is cheap, and a run cut short by its time limit still reports it.
+    for batch in map(int, decode_batches.split(",")):
+        ids = torch.randint(0, 50000, (batch, 16), device=device)
+        steps = 32
+        try:
+            # generate() of `steps` new tokens minus generate() of 1: the cost of steps-1 decode steps
+            t1 = timed(lambda: model.generate(ids, max_new_tokens=1, min_new_tokens=1, do_sample=False), 3)
+            tn = timed(lambda: model.generate(ids, max_new_tokens=steps, min_new_tokens=steps, do_sample=False), 3)
+        except torch.OutOfMemoryError:
+            emit(mode="decode", batch=batch, skipped="out of memory")
+            torch.cuda.empty_cache()
+            continue
+        per = (tn - t1) / (steps - 1)
+        emit(mode="decode", batch=batch, seconds_per_step=per, tokens_per_s=batch / per)
+    # Prefill from short to long; a point is skipped when its predicted time (warm-up + 3 runs at
+    # the last measured rate of this batch size) does not fit the budget left.
     for batch in map(int, batches.split(",")):
+        rate = None
         for L in map(int, seqlens.split(",")):
-            if time.time() - start > budget:
-                print(json.dumps({"preset": preset, "mode": "prefill", "batch": batch, "len": L, "skipped": "time budget"}))
+            if left() <= 0 or (rate and 4 * batch * L / rate > left()):
+                emit(mode="prefill", batch=batch, len=L, skipped="time budget")
                 continue
-            ids = torch.randint(0, 50000, (batch, L), device="cuda")
+            ids = torch.randint(0, 50000, (batch, L), device=device)
             try:
                 sec = timed(lambda: model(ids, use_cache=False, logits_to_keep=1), 3)
-                print(json.dumps({"preset": preset, "mode": "prefill", "batch": batch, "len": L, "seconds": sec,
-                                  "tokens_per_s": batch * L / sec}), flush=True)
             except torch.OutOfMemoryError:
-                print(json.dumps({"preset": preset, "mode": "prefill", "batch": batch, "len": L, "skipped": "out of memory"}))
+                emit(mode="prefill", batch=batch, len=L, skipped="out of memory")
                 torch.cuda.empty_cache()
-    for batch in map(int, decode_batches.split(",")):
-        ids = torch.randint(0, 50000, (batch, 16), device="cuda")
-        out = model.generate(ids, max_new_tokens=1, min_new_tokens=1, do_sample=False, return_dict_in_generate=True,
-                             use_cache=True)
-        steps = 32
-        # generate() of `steps` new tokens minus generate() of 1: the cost of steps-1 decode steps
-        t1 = timed(lambda: model.generate(ids, max_new_tokens=1, min_new_tokens=1, do_sample=False), 3)
-        tn = timed(lambda: model.generate(ids, max_new_tokens=steps, min_new_tokens=steps, do_sample=False), 3)
-        per = (tn - t1) / (steps - 1)
-        print(json.dumps({"preset": preset, "mode": "decode", "batch": batch, "seconds_per_step": per,
-                          "tokens_per_s": batch / per}), flush=True)
+                continue
+            rate = batch * L / sec
+            emit(mode="prefill", batch=batch, len=L, seconds=sec, tokens_per_s=rate)
