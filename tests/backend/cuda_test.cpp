@@ -4,6 +4,8 @@
 // with bf16 GEMMs or TF32 SSD products <= 1e-2 (bf16 keeps 8 bits of mantissa, TF32 11).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "perfmamba/backend/backend.hpp"
 #include "perfmamba/backend/cpu/kernels.hpp"
 #include "perfmamba/io/safetensors.hpp"
@@ -256,6 +258,60 @@ TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
     }
   }
   for (const char* name : {"m1_odd", "m2_groups"}) expect_golden(*be, name, 1e-2);
+}
+
+float round_to_bf16(float f) {  // nearest even, as __float2bfloat16_rn (finite inputs)
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// The decode-sized GEMMs (one row: the streaming GEMV; more, or k not a multiple of 8: cuBLAS) against
+// a float64 sum of the bf16-rounded operands: only the f32 summation order may differ, 1e-5.
+TEST(CudaBf16, SkinnyGemmEqualsRoundedFloat64) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  PM_SEED_TRACE();
+  auto be = make_cuda_backend(GemmPrecision::BF16);
+  Rng rng(41);
+  struct Case {
+    int m, n, k;
+    bool aligned, bias, accumulate;
+  };
+  for (Case t : {Case{1, 1, 8, true, false, false}, {1, 80, 4096, true, false, false}, {1, 8192, 2048, true, true, false},
+                 {1, 333, 48, false, true, true}, {2, 4100, 136, true, false, true}, {3, 77, 1000, true, true, false},
+                 {4, 129, 160, false, false, false}, {5, 2048, 520, true, true, true}, {8, 513, 2560, true, false, false},
+                 {8, 31, 24, false, true, false}, {1, 50280, 768, true, false, false}}) {
+    SCOPED_TRACE(std::to_string(t.m) + "x" + std::to_string(t.n) + "x" + std::to_string(t.k));
+    const int lda = t.k + (t.aligned ? 4 : 3), ldc = t.n + 1;
+    auto a = rng.normals(size_t(t.m) * lda), w = rng.normals(size_t(t.n) * t.k), bias = rng.normals(t.n),
+         c0 = rng.normals(size_t(t.m) * ldc);
+    std::vector<double> want(c0.size());
+    for (int i = 0; i < t.m; ++i)
+      for (int j = 0; j < t.n; ++j) {
+        double s = (t.accumulate ? c0[size_t(i) * ldc + j] : 0.0) + (t.bias ? bias[j] : 0.0);
+        for (int q = 0; q < t.k; ++q)
+          s += double(round_to_bf16(a[size_t(i) * lda + q])) * double(round_to_bf16(w[size_t(j) * t.k + q]));
+        want[size_t(i) * ldc + j] = s;
+      }
+    auto to_dev = [](const std::vector<float>& v) {
+      Tensor h = Tensor::empty({int64_t(v.size())});
+      std::copy(v.begin(), v.end(), h.f32());
+      return h.to(Device::CUDA);
+    };
+    Tensor ga = to_dev(a), gw = to_dev(w), gb = to_dev(bias), gc = to_dev(c0);
+    be->gemm({t.m, t.n, t.k, ga.f32(), lda, gw.f32(), t.bias ? gb.f32() : nullptr, gc.f32(), ldc, t.accumulate});
+    be->synchronize();
+    Tensor got = gc.to(Device::CPU);
+    std::vector<double> got_rows, want_rows;  // the columns past n keep c0
+    for (int i = 0; i < t.m; ++i)
+      for (int j = 0; j < ldc; ++j) {
+        got_rows.push_back(got.f32()[size_t(i) * ldc + j]);
+        want_rows.push_back(j < t.n ? want[size_t(i) * ldc + j] : c0[size_t(i) * ldc + j]);
+      }
+    EXPECT_LT(testing::rel_error(got_rows, want_rows), 1e-5);
+  }
 }
 
 }  // namespace

@@ -51,6 +51,8 @@ class Backend {
   virtual Device device() const = 0;
   virtual std::string name() const = 0;
   virtual void gemm(const GemmParams& p) = 0;
+  // Bytes per GEMM weight element as stored for gemm() (the bf16 CUDA backend keeps 2).
+  virtual int gemm_weight_bytes() const { return 4; }
   virtual void add_rmsnorm(const AddRmsNormParams& p) = 0;
   virtual void gated_rmsnorm(const GatedRmsNormParams& p) = 0;
   virtual void conv1d(const Conv1dParams& p) = 0;

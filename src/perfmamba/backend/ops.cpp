@@ -16,10 +16,10 @@ const char* component_name(Component c) {
   return names[static_cast<int>(c)];
 }
 
-OpCost GemmParams::cost() const {
+OpCost GemmParams::cost(int weight_bytes) const {
   return {2.0 * m * n * k + (bias ? double(m) * n : 0.0),
-          kF * (double(m) * k + double(n) * k + double(m) * n * (accumulate ? 2 : 1) +
-                (bias ? n : 0))};
+          kF * (double(m) * k + double(m) * n * (accumulate ? 2 : 1) + (bias ? n : 0)) +
+              double(weight_bytes) * n * k};
 }
 
 OpCost AddRmsNormParams::cost() const {

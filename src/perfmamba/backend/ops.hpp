@@ -23,7 +23,8 @@ struct GemmParams {
   float* c = nullptr;
   int ldc = 0;
   bool accumulate = false;
-  OpCost cost() const;
+  // weight_bytes: bytes per weight element as the backend stores them (2 with bf16 GEMMs)
+  OpCost cost(int weight_bytes = 4) const;
 };
 
 // residual += delta (if delta); out = residual / rms(residual) * weight, row by row.

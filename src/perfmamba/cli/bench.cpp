@@ -43,7 +43,7 @@ std::vector<int32_t> some_ids(size_t n, int vocab) {
   return ids;
 }
 
-// --kernels: one layer's conv1d and scan/SSD alone at the model's shapes (no weights needed).
+// --kernels: one layer's conv1d, projections and scan/SSD alone at the model's shapes (no weights needed).
 void bench_kernels(const BenchOptions& o) {
   apply_threads(o.common);
   auto backend = make_backend(o.common.device, o.common.precision);

@@ -59,7 +59,23 @@ std::vector<KernelTiming> bench_layer_kernels(Backend& be, const MambaConfig& c,
                         c.d_conv > 1 ? conv_state.f32() : nullptr, true, conv_out.f32(), conv_ch};
   time("conv1d", cp.cost(), [&] { be.conv1d(cp); });
 
+  // The projections (the GEMMs of a step are skinny: at decode they stream their weights).
+  auto gemm = [&](const char* op, int n, int k) {
+    Tensor a = uniform(T * k, -1, 1, dev, rng), w = uniform(int64_t(n) * k, -0.05f, 0.05f, dev, rng);
+    Tensor prod = Tensor::empty({T * n}, DType::F32, dev);
+    const GemmParams g{int(T), n, k, a.f32(), k, w.f32(), nullptr, prod.f32(), n, false};
+    time(op, g.cost(be.gemm_weight_bytes()), [&] { be.gemm(g); });
+  };
   const int E = l.d_inner, N = l.d_state;
+  if (c.arch == Arch::Mamba1) {
+    gemm("in_proj", 2 * E, c.d_model);
+    gemm("x_proj", c.dt_rank + 2 * N, E);
+    gemm("dt_proj", E, c.dt_rank);
+  } else {
+    gemm("in_proj", c.in_proj_dim(l), c.d_model);
+  }
+  gemm("out_proj", c.d_model, E);
+  if (T <= 64) gemm("lm_head", c.vocab_size, c.d_model);  // its logits at prefill lengths would take gigabytes
   if (c.arch == Arch::Mamba1) {
     Tensor x = uniform(T * E, -1, 1, dev, rng), dt = uniform(T * E, -4, 1, dev, rng), z = uniform(T * E, -1, 1, dev, rng);
     Tensor bc = uniform(T * 2 * N, -1, 1, dev, rng), bias = uniform(E, -1, 0.5f, dev, rng);

@@ -1,6 +1,6 @@
 #pragma once
-// Standalone timings of one layer's sequence kernels (causal conv1d and the selective scan or
-// SSD) at a model's shapes, on random inputs: the kernels alone, without the GEMMs around them.
+// Standalone timings of one layer's kernels (causal conv1d, the projections, the selective scan
+// or SSD; the lm head at decode sizes) at a model's shapes, on random inputs.
 #include <string>
 #include <vector>
 
@@ -10,7 +10,7 @@
 namespace perfmamba {
 
 struct KernelTiming {
-  std::string op;  // "conv1d", "selective_scan", "ssd"
+  std::string op;  // "conv1d", "in_proj", "x_proj", "dt_proj", "out_proj", "lm_head", "selective_scan", "ssd"
   int batch = 0, len = 0;
   double seconds = 0;  // median of the timed calls
   OpCost cost;         // fewest bytes and the FLOPs of the op

@@ -49,7 +49,7 @@ class ProfilingBackend final : public ForwardingBackend {
     layer_ = layer;
     inner_.set_component(c, layer);  // the CUDA backend names its NVTX ranges after it
   }
-  void gemm(const GemmParams& p) override { run("gemm", p.cost(), [&] { inner_.gemm(p); }); }
+  void gemm(const GemmParams& p) override { run("gemm", p.cost(inner_.gemm_weight_bytes()), [&] { inner_.gemm(p); }); }
   void add_rmsnorm(const AddRmsNormParams& p) override { run("add_rmsnorm", p.cost(), [&] { inner_.add_rmsnorm(p); }); }
   void gated_rmsnorm(const GatedRmsNormParams& p) override { run("gated_rmsnorm", p.cost(), [&] { inner_.gated_rmsnorm(p); }); }
   void conv1d(const Conv1dParams& p) override { run("conv1d", p.cost(), [&] { inner_.conv1d(p); }); }

@@ -179,6 +179,8 @@ class CudaBackend final : public Backend {
   // Row-major c[m,n] = a[m,k] w[n,k]^T is column-major c^T = w a^T: one cuBLAS call.
   void gemm(const GemmParams& p) override {
     if (p.m == 0 || p.n == 0) return;
+    if (precision_ == GemmPrecision::BF16 && cuda::gemv_bf16_fits(p))
+      return cuda::gemv_bf16(p, bf16_weight(p.w, size_t(p.n) * size_t(p.k)));
     float beta = p.accumulate ? 1.0f : 0.0f;
     if (p.bias) {
       cuda::fill_rows(p.c, p.m, p.n, p.ldc, p.bias, p.accumulate);
@@ -196,6 +198,7 @@ class CudaBackend final : public Backend {
     PM_CUDA(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, p.w, p.k, p.a, p.lda, &beta,
                         p.c, p.ldc));
   }
+  int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
   void add_rmsnorm(const AddRmsNormParams& p) override { cuda::add_rmsnorm(p); }
   void gated_rmsnorm(const GatedRmsNormParams& p) override { cuda::gated_rmsnorm(p); }
   void conv1d(const Conv1dParams& p) override { cuda::conv1d(p); }

@@ -24,6 +24,7 @@
 // when the rows alone fill it (large batch, decode), pass 3 alone runs from the inference state.
 #include <cstdint>
 
+#include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/math.cuh"
@@ -296,6 +297,8 @@ __device__ void load_rows_state(Scanner<Rows, kLanes, K>& sc, const float* state
 // inference state), emit y; with one chunk, write the final state back.
 template <class Rows, int kLanes, int K, class P>
 __global__ void __launch_bounds__(kThreads) emit_kernel(P p, const float* entering, float* state, int chunks, int chunk_len, bool vec) {
+  wait_for_previous();  // a no-op unless launched chained (decode steps)
+  let_next_start();
   const size_t blocks = Rows::blocks(p), rows = Rows::rows(p);
   const Slot<kLanes> slot(blocks, chunks);
   const Rows r(p, slot.block);
@@ -392,8 +395,8 @@ void run_scan(const P& p, float* state) {
     chunks = (len + chunk_len - 1) / chunk_len;
   }
   if (chunks == 1) {
-    emit_kernel<Rows, kLanes, K><<<grid_for(blocks * kLanes), kThreads>>>(p, nullptr, state, 1, len, vec);
-    check_launch("scan");
+    launch_chained(emit_kernel<Rows, kLanes, K, P>, grid_for(blocks * kLanes), kThreads, 0, "scan", p,
+                   static_cast<const float*>(nullptr), state, 1, len, vec);
     return;
   }
   const int64_t n_states = int64_t(rows) * chunks * N;
