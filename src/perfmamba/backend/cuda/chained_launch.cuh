@@ -38,8 +38,8 @@ inline bool chaining_enabled() {
 }
 
 template <class... KernelArgs, class... Args>
-void launch_chained(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, const char* what,
-                    Args&&... args) {
+void launch_chained(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
+                    const char* what, Args&&... args) {
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;
   cfg.blockDim = block;

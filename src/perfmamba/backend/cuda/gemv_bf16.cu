@@ -11,6 +11,7 @@
 
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/device_info.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 
 namespace perfmamba::cuda {
@@ -28,16 +29,24 @@ struct GemvArgs {
   int ksplit;  // warps sharing one row's k range (summed through shared memory)
 };
 
-__device__ __forceinline__ float lo(uint32_t v) { return __uint_as_float(v << 16); }
-__device__ __forceinline__ float hi(uint32_t v) { return __uint_as_float(v & 0xffff0000u); }
+__device__ __forceinline__ float lo(uint32_t v) {
+  return __uint_as_float(v << 16);
+}
+__device__ __forceinline__ float hi(uint32_t v) {
+  return __uint_as_float(v & 0xffff0000u);
+}
 // a rounded to bf16 and back: the product is then the one the cuBLAS bf16 path computes.
-__device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+__device__ __forceinline__ float round_bf16(float v) {
+  return __bfloat162float(__float2bfloat16_rn(v));
+}
 
 __device__ __forceinline__ void load8(const GemvArgs& p, int m, int v, float (&x)[8]) {
   const float* src = p.a + size_t(m) * p.lda + size_t(v) * 8;
   if (p.vec_a) {
-    const float4 x0 = __ldg(reinterpret_cast<const float4*>(src)), x1 = __ldg(reinterpret_cast<const float4*>(src) + 1);
-    x[0] = x0.x, x[1] = x0.y, x[2] = x0.z, x[3] = x0.w, x[4] = x1.x, x[5] = x1.y, x[6] = x1.z, x[7] = x1.w;
+    const float4 x0 = __ldg(reinterpret_cast<const float4*>(src)),
+                 x1 = __ldg(reinterpret_cast<const float4*>(src) + 1);
+    x[0] = x0.x, x[1] = x0.y, x[2] = x0.z, x[3] = x0.w, x[4] = x1.x, x[5] = x1.y, x[6] = x1.z,
+    x[7] = x1.w;
   } else {
 #pragma unroll
     for (int i = 0; i < 8; ++i) x[i] = __ldg(src + i);
@@ -67,11 +76,13 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs p) {
   constexpr int kRowsPerWarp = 32 / L;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, team = lane / L, tl = lane % L;
   const int kpart = warp % p.ksplit, rgroup = warp / p.ksplit;
-  const int rows_per_block = (kWarps / p.ksplit) * kRowsPerWarp, stride = gridDim.x * rows_per_block;
+  const int rows_per_block = (kWarps / p.ksplit) * kRowsPerWarp,
+            stride = gridDim.x * rows_per_block;
   const int k8 = p.k / 8, span = (k8 + p.ksplit - 1) / p.ksplit;
   const int v0 = kpart * span, v1 = min(k8, v0 + span);
   const int first = blockIdx.x * rows_per_block;
-  const int pieces = max(1, (span + L * kUnroll - 1) / (L * kUnroll));  // per row, the same for all warps
+  const int pieces =
+      max(1, (span + L * kUnroll - 1) / (L * kUnroll));  // per row, the same for all warps
   const int groups = first < p.n ? (p.n - first + stride - 1) / stride : 0;
   const int steps = groups * pieces;
   auto fetch = [&](int s, uint4(&w)[kUnroll]) {
@@ -79,7 +90,8 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs p) {
     const int v = v0 + tl + (s % pieces) * L * kUnroll;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
-      if (row < p.n && v + u * L < v1) w[u] = __ldcs(p.w + size_t(row) * k8 + v + u * L);  // not kept in L1
+      if (row < p.n && v + u * L < v1)
+        w[u] = __ldcs(p.w + size_t(row) * k8 + v + u * L);  // not kept in L1
   };
   uint4 cur[kUnroll], next[kUnroll];
   // The weights depend on no earlier kernel: the first ones load while the kernel before
@@ -107,7 +119,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs p) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) cur[u] = next[u];
     if (s % pieces != pieces - 1) continue;
-    // The row is complete: sum the lanes, then the warps that split it.
+      // The row is complete: sum the lanes, then the warps that split it.
 #pragma unroll
     for (int m = 0; m < M; ++m)
 #pragma unroll
@@ -140,16 +152,6 @@ int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
-int sm_count() {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    PM_CUDA(cudaGetDevice(&dev));
-    PM_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    return n;
-  }();
-  return sms;
-}
-
 template <int M, int L, int U = 4>  // 8 loads a lane measured no faster
 void launch(const GemvArgs& p) {
   static const int blocks_per_sm = [] {
@@ -160,7 +162,8 @@ void launch(const GemvArgs& p) {
   const int sms = sm_count();
   const int rows_per_block = (kWarps / p.ksplit) * (32 / L);
   const int row_blocks = (p.n + rows_per_block - 1) / rows_per_block;
-  launch_chained(gemv_kernel<M, L, U>, std::min(row_blocks, sms * blocks_per_sm), kThreads, 0, "gemv_bf16", p);
+  launch_chained(gemv_kernel<M, L, U>, std::min(row_blocks, sms * blocks_per_sm), kThreads, 0,
+                 "gemv_bf16", p);
 }
 
 template <int M>
@@ -182,8 +185,18 @@ bool gemv_bf16_fits(const GemmParams& p) {
 }
 
 void gemv_bf16(const GemmParams& p, const void* w_bf16) {
-  GemvArgs g{p.m, p.n, p.k, p.lda, p.ldc, p.a, static_cast<const uint4*>(w_bf16), p.bias, p.c, p.accumulate,
-             p.lda % 4 == 0 && reinterpret_cast<uintptr_t>(p.a) % 16 == 0, 1};
+  GemvArgs g{p.m,
+             p.n,
+             p.k,
+             p.lda,
+             p.ldc,
+             p.a,
+             static_cast<const uint4*>(w_bf16),
+             p.bias,
+             p.c,
+             p.accumulate,
+             p.lda % 4 == 0 && reinterpret_cast<uintptr_t>(p.a) % 16 == 0,
+             1};
   const int k8 = p.k / 8;
   // Lanes per row: as many as the row has 16-byte pieces, up to a warp.
   const int lanes = k8 >= 32 ? 32 : k8 >= 16 ? 16 : 8;

@@ -26,6 +26,7 @@
 
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/device_info.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/math.cuh"
 #include "perfmamba/core/tensor.hpp"
@@ -362,16 +363,6 @@ __global__ void propagate_kernel(P p, float* state, const float* local, const fl
     s = __expf(dsum[size_t(c) * rows + row] * a) * s + local[at];
   }
   state[row * N + n] = s;
-}
-
-int sm_count() {
-  static const int count = [] {
-    int device = 0, n = 0;
-    PM_CUDA(cudaGetDevice(&device));
-    PM_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-    return n;
-  }();
-  return count;
 }
 
 unsigned grid_for(size_t threads) { return unsigned((threads + kThreads - 1) / kThreads); }
