@@ -8,6 +8,7 @@
 
 #include "perfmamba/backend/backend.hpp"
 #include "perfmamba/backend/cpu/kernels.hpp"
+#include "perfmamba/core/error.hpp"
 #include "perfmamba/io/safetensors.hpp"
 #include "perfmamba/model/load.hpp"
 #include "testing.hpp"
@@ -108,21 +109,26 @@ TEST_F(Cuda, Conv1dNormsEmbedding) {
         EXPECT_LT(testing::rel_error(host(d.conv_state, size_t(batch) * hist * C), std::vector<float>(st_cpu.begin(), st_cpu.begin() + size_t(batch) * hist * C)), 1e-7);
       }
     }
-  const int rows = 5, cols = 300;
-  auto h = rng.normals(size_t(rows) * cols), delta = rng.normals(size_t(rows) * cols), w = rng.normals(cols);
-  std::vector<float> h_cpu = h, out(h.size());
-  cpu::add_rmsnorm({rows, cols, h_cpu.data(), delta.data(), w.data(), 1e-5f, out.data()});
-  AddRmsNormParams d{rows, cols, dev(h), dev(delta), dev(w), 1e-5f, dev(out)};
-  be_->add_rmsnorm(d);
-  EXPECT_LT(testing::rel_error(host(d.out, out.size()), out), 1e-5);
-  EXPECT_LT(testing::rel_error(host(d.residual, h.size()), h_cpu), 1e-7);
-  auto y = rng.normals(size_t(rows) * cols), z = rng.normals(size_t(rows) * cols);
-  GatedRmsNormParams g{rows, cols, 60, y.data(), cols, z.data(), cols, w.data(), 1e-5f, out.data(), cols};
-  cpu::gated_rmsnorm(g);
-  GatedRmsNormParams gd = g;
-  gd.y = dev(y), gd.z = dev(z), gd.weight = dev(w), gd.out = dev(out);
-  be_->gated_rmsnorm(gd);
-  EXPECT_LT(testing::rel_error(host(gd.out, out.size()), out), 1e-5);
+  // rows held 8 values a thread, and (past 8192 values) 32 a thread; groups of both sizes
+  for (auto [rows, cols, group] : {std::tuple{5, 300, 60}, {2, 20000, 10000}, {1, 32768, 32768}}) {
+    SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+    auto h = rng.normals(size_t(rows) * cols), delta = rng.normals(size_t(rows) * cols), w = rng.normals(cols);
+    std::vector<float> h_cpu = h, out(h.size());
+    cpu::add_rmsnorm({rows, cols, h_cpu.data(), delta.data(), w.data(), 1e-5f, out.data()});
+    AddRmsNormParams d{rows, cols, dev(h), dev(delta), dev(w), 1e-5f, dev(out)};
+    be_->add_rmsnorm(d);
+    EXPECT_LT(testing::rel_error(host(d.out, out.size()), out), 1e-5);
+    EXPECT_LT(testing::rel_error(host(d.residual, h.size()), h_cpu), 1e-7);
+    auto y = rng.normals(size_t(rows) * cols), z = rng.normals(size_t(rows) * cols);
+    GatedRmsNormParams g{rows, cols, group, y.data(), cols, z.data(), cols, w.data(), 1e-5f, out.data(), cols};
+    cpu::gated_rmsnorm(g);
+    GatedRmsNormParams gd = g;
+    gd.y = dev(y), gd.z = dev(z), gd.weight = dev(w), gd.out = dev(out);
+    be_->gated_rmsnorm(gd);
+    EXPECT_LT(testing::rel_error(host(gd.out, out.size()), out), 1e-5);
+  }
+  AddRmsNormParams too_wide{1, 32769, nullptr, nullptr, nullptr, 1e-5f, nullptr};
+  EXPECT_THROW(be_->add_rmsnorm(too_wide), Error);
 }
 
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {

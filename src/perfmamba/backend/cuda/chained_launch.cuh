@@ -49,7 +49,13 @@ void launch_chained(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t
   attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr.val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = &attr;
-  cfg.numAttrs = chaining_enabled() ? 1 : 0;
+  // Chained only where griddepcontrol.wait was compiled in (sm_90 code running): a kernel built
+  // for an older architecture and run on Hopper would start early without waiting.
+  static const bool built_to_wait = [kernel] {
+    cudaFuncAttributes a{};
+    return cudaFuncGetAttributes(&a, kernel) == cudaSuccess && a.binaryVersion >= 90;
+  }();
+  cfg.numAttrs = chaining_enabled() && built_to_wait ? 1 : 0;
   check(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), what);
 }
 

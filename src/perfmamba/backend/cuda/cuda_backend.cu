@@ -179,8 +179,11 @@ class CudaBackend final : public Backend {
   // Row-major c[m,n] = a[m,k] w[n,k]^T is column-major c^T = w a^T: one cuBLAS call.
   void gemm(const GemmParams& p) override {
     if (p.m == 0 || p.n == 0) return;
-    if (precision_ == GemmPrecision::BF16 && cuda::gemv_bf16_fits(p))
-      return cuda::gemv_bf16(p, bf16_weight(p.w, size_t(p.n) * size_t(p.k)));
+    if (precision_ == GemmPrecision::BF16 && cuda::gemv_bf16_fits(p)) {
+      bool made = false;
+      const void* w = bf16_weight(p.w, size_t(p.n) * size_t(p.k), &made);
+      return cuda::gemv_bf16(p, w, made);
+    }
     float beta = p.accumulate ? 1.0f : 0.0f;
     if (p.bias) {
       cuda::fill_rows(p.c, p.m, p.n, p.ldc, p.bias, p.accumulate);
@@ -250,9 +253,11 @@ class CudaBackend final : public Backend {
  private:
   // The bf16 copy of a weight matrix, made on its first use. Keyed by the f32 buffer and its
   // size: weights live as long as the model, and a model's buffers are not reused while it runs.
-  const void* bf16_weight(const float* w, size_t count) {
+  // made: set when the copy was made by this call (its conversion kernel is the last one queued).
+  const void* bf16_weight(const float* w, size_t count, bool* made = nullptr) {
     auto it = bf16_weights_.find(w);
     if (it != bf16_weights_.end() && it->second.count == count) return it->second.data;
+    if (made) *made = true;
     if (it != bf16_weights_.end()) cache().free(it->second.data);
     void* copy = cache().alloc(count * 2);
     cuda::to_bf16(w, copy, 1, int64_t(count), int64_t(count));

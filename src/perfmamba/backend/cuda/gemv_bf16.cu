@@ -27,6 +27,7 @@ struct GemvArgs {
   bool accumulate;
   bool vec_a;  // rows of a 16-byte aligned: read as float4
   int ksplit;  // warps sharing one row's k range (summed through shared memory)
+  bool early;  // the weights may be read before the previous kernel is waited for
 };
 
 __device__ __forceinline__ float lo(uint32_t v) {
@@ -94,10 +95,12 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs p) {
         w[u] = __ldcs(p.w + size_t(row) * k8 + v + u * L);  // not kept in L1
   };
   uint4 cur[kUnroll], next[kUnroll];
-  // The weights depend on no earlier kernel: the first ones load while the kernel before
-  // finishes (an L2 prefetch of the block's first rows as well measured no faster).
-  if (steps > 0) fetch(0, cur);
+  // Weights made before the previous kernel depend on nothing it does: the first ones load while
+  // it finishes (an L2 prefetch of the block's first rows as well measured no faster). A copy
+  // the previous kernel has just made is visible only after the wait.
+  if (p.early && steps > 0) fetch(0, cur);
   wait_for_previous();
+  if (!p.early && steps > 0) fetch(0, cur);
   let_next_start();
   float acc[M] = {};
   for (int s = 0; s < steps; ++s) {
@@ -184,19 +187,14 @@ bool gemv_bf16_fits(const GemmParams& p) {
   return on && p.m == 1 && p.k % 8 == 0 && p.k > 0;
 }
 
-void gemv_bf16(const GemmParams& p, const void* w_bf16) {
-  GemvArgs g{p.m,
-             p.n,
-             p.k,
-             p.lda,
-             p.ldc,
-             p.a,
-             static_cast<const uint4*>(w_bf16),
-             p.bias,
-             p.c,
-             p.accumulate,
-             p.lda % 4 == 0 && reinterpret_cast<uintptr_t>(p.a) % 16 == 0,
-             1};
+void gemv_bf16(const GemmParams& p, const void* w_bf16, bool w_just_made) {
+  GemvArgs g{};
+  g.m = p.m, g.n = p.n, g.k = p.k, g.lda = p.lda, g.ldc = p.ldc;
+  g.a = p.a, g.w = static_cast<const uint4*>(w_bf16), g.bias = p.bias, g.c = p.c,
+  g.accumulate = p.accumulate;
+  g.vec_a = p.lda % 4 == 0 && reinterpret_cast<uintptr_t>(p.a) % 16 == 0;
+  g.ksplit = 1;
+  g.early = !w_just_made;
   const int k8 = p.k / 8;
   // Lanes per row: as many as the row has 16-byte pieces, up to a warp.
   const int lanes = k8 >= 32 ? 32 : k8 >= 16 ? 16 : 8;

@@ -15,7 +15,7 @@ constexpr int kThreads = 256;
 // The norms keep their row in registers (kPer values a thread, all loads issued at once): a
 // decode step has one row per sequence, and a loop of dependent passes over it cost 5-9 us.
 template <int kPer>
-__global__ void add_rmsnorm_kernel(AddRmsNormParams p) {
+__global__ void __launch_bounds__(1024) add_rmsnorm_kernel(AddRmsNormParams p) {
   wait_for_previous();
   let_next_start();
   float* __restrict__ h = p.residual + size_t(blockIdx.x) * p.cols;
@@ -44,7 +44,7 @@ __global__ void add_rmsnorm_kernel(AddRmsNormParams p) {
 }
 
 template <int kPer>
-__global__ void gated_rmsnorm_kernel(GatedRmsNormParams p) {
+__global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(GatedRmsNormParams p) {
   wait_for_previous();
   let_next_start();
   const size_t r = blockIdx.x, c0 = size_t(blockIdx.y) * p.group_size;
