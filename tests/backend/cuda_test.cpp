@@ -1,16 +1,21 @@
 // CUDA kernels against the CPU kernels (themselves tested against float64) on fresh random
 // inputs at odd shapes, and the golden fixtures through the CUDA backend. Skipped without a
-// device. Tolerance: relative L2 error <= 1e-5 per op (both f32; 2e-5 for the SSD), <= 1e-4 for model logits;
-// with bf16 GEMMs or TF32 SSD products <= 1e-2 (bf16 keeps 8 bits of mantissa, TF32 11).
+// device. Tolerance: relative L2 error <= 1e-5 per op (both f32; 2e-5 for the SSD), <= 1e-4 for
+// model logits; with bf16 GEMMs or TF32 SSD products <= 1e-2 (bf16 keeps 8 bits of mantissa, TF32
+// 11).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "perfmamba/backend/backend.hpp"
 #include "perfmamba/backend/cpu/kernels.hpp"
 #include "perfmamba/core/error.hpp"
 #include "perfmamba/io/safetensors.hpp"
 #include "perfmamba/model/load.hpp"
+#include "perfmamba/model/mamba_lm.hpp"
 #include "testing.hpp"
 
 namespace perfmamba {
@@ -18,7 +23,8 @@ namespace {
 using testing::Rng;
 
 // Prefill of all but the last token, then one decode step: the last position's reference logits.
-void expect_decode_matches(MambaLM& m, const std::vector<int32_t>& ids, const Tensor& want, int B, int L, double tol) {
+void expect_decode_matches(MambaLM& m, const std::vector<int32_t>& ids, const Tensor& want, int B,
+                           int L, double tol) {
   const int V = int(want.dim(2));
   std::vector<int32_t> head, last;
   for (int b = 0; b < B; ++b) {
@@ -30,7 +36,8 @@ void expect_decode_matches(MambaLM& m, const std::vector<int32_t>& ids, const Te
   Tensor step = m.decode(last.data(), st);
   std::vector<float> want_last;
   for (int b = 0; b < B; ++b)
-    want_last.insert(want_last.end(), want.f32() + (size_t(b) * L + L - 1) * V, want.f32() + (size_t(b) * L + L) * V);
+    want_last.insert(want_last.end(), want.f32() + (size_t(b) * L + L - 1) * V,
+                     want.f32() + (size_t(b) * L + L) * V);
   EXPECT_LT(testing::rel_error(step.f32(), want_last.data(), want_last.size()), tol);
 }
 
@@ -44,7 +51,8 @@ void expect_golden(Backend& be, const char* name, double tol) {
   Tensor want = entry_to_f32(*ref.find("logits"));
   const int B = int(ids64.dim(0)), L = int(ids64.dim(1));
   std::vector<int32_t> ids;
-  for (int64_t i = 0; i < ids64.numel(); ++i) ids.push_back(int32_t(static_cast<const int64_t*>(ids64.raw())[i]));
+  for (int64_t i = 0; i < ids64.numel(); ++i)
+    ids.push_back(int32_t(static_cast<const int64_t*>(ids64.raw())[i]));
   LoadedModel lm = load_model(dir, be);
   InferenceState st = lm.model->new_state(B);
   Tensor got = lm.model->prefill(ids.data(), B, L, st, true);
@@ -96,23 +104,32 @@ TEST_F(Cuda, Conv1dNormsEmbedding) {
   for (int width : {1, 3, 4})
     for (int len : {1, 9}) {
       const int batch = 2, C = 37, ldx = 40, hist = width - 1;
-      auto x = rng.normals(size_t(batch) * len * ldx), w = rng.normals(size_t(C) * width), b = rng.normals(C);
+      auto x = rng.normals(size_t(batch) * len * ldx), w = rng.normals(size_t(C) * width),
+           b = rng.normals(C);
       auto state = rng.normals(size_t(batch) * std::max(hist, 1) * C);
       std::vector<float> out(size_t(batch) * len * C), st_cpu = state;
-      Conv1dParams p{batch, len, C, width, x.data(), ldx, w.data(), b.data(), hist ? st_cpu.data() : nullptr, true, out.data(), C};
+      Conv1dParams p{batch,    len,        C,
+                     width,    x.data(),   ldx,
+                     w.data(), b.data(),   hist ? st_cpu.data() : nullptr,
+                     true,     out.data(), C};
       cpu::conv1d(p);
       Conv1dParams d = p;
-      d.x = dev(x), d.weight = dev(w), d.bias = dev(b), d.conv_state = hist ? dev(state) : nullptr, d.out = dev(out);
+      d.x = dev(x), d.weight = dev(w), d.bias = dev(b), d.conv_state = hist ? dev(state) : nullptr,
+      d.out = dev(out);
       be_->conv1d(d);
       EXPECT_LT(testing::rel_error(host(d.out, out.size()), out), 1e-5);
       if (hist) {
-        EXPECT_LT(testing::rel_error(host(d.conv_state, size_t(batch) * hist * C), std::vector<float>(st_cpu.begin(), st_cpu.begin() + size_t(batch) * hist * C)), 1e-7);
+        EXPECT_LT(testing::rel_error(host(d.conv_state, size_t(batch) * hist * C),
+                                     std::vector<float>(st_cpu.begin(),
+                                                        st_cpu.begin() + size_t(batch) * hist * C)),
+                  1e-7);
       }
     }
   // rows held 8 values a thread, and (past 8192 values) 32 a thread; groups of both sizes
   for (auto [rows, cols, group] : {std::tuple{5, 300, 60}, {2, 20000, 10000}, {1, 32768, 32768}}) {
     SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
-    auto h = rng.normals(size_t(rows) * cols), delta = rng.normals(size_t(rows) * cols), w = rng.normals(cols);
+    auto h = rng.normals(size_t(rows) * cols), delta = rng.normals(size_t(rows) * cols),
+         w = rng.normals(cols);
     std::vector<float> h_cpu = h, out(h.size());
     cpu::add_rmsnorm({rows, cols, h_cpu.data(), delta.data(), w.data(), 1e-5f, out.data()});
     AddRmsNormParams d{rows, cols, dev(h), dev(delta), dev(w), 1e-5f, dev(out)};
@@ -120,7 +137,8 @@ TEST_F(Cuda, Conv1dNormsEmbedding) {
     EXPECT_LT(testing::rel_error(host(d.out, out.size()), out), 1e-5);
     EXPECT_LT(testing::rel_error(host(d.residual, h.size()), h_cpu), 1e-7);
     auto y = rng.normals(size_t(rows) * cols), z = rng.normals(size_t(rows) * cols);
-    GatedRmsNormParams g{rows, cols, group, y.data(), cols, z.data(), cols, w.data(), 1e-5f, out.data(), cols};
+    GatedRmsNormParams g{rows, cols,     group, y.data(),   cols, z.data(),
+                         cols, w.data(), 1e-5f, out.data(), cols};
     cpu::gated_rmsnorm(g);
     GatedRmsNormParams gd = g;
     gd.y = dev(y), gd.z = dev(z), gd.weight = dev(w), gd.out = dev(out);
@@ -137,18 +155,24 @@ TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   for (int N : {1, 7, 16, 33, 64, 100, 128, 200, 256})
     for (int len : {1, 17, 64, 65, 300}) {
       const int batch = 2, E = 45, T = batch * len, ldbc = 2 * N;
-      auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1), bias = rng.uniforms(E, -1, 0.5f);
-      auto A = rng.uniforms(size_t(E) * N, -8, -0.1f), bc = rng.normals(size_t(T) * ldbc), D = rng.normals(E);
+      auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
+           bias = rng.uniforms(E, -1, 0.5f);
+      auto A = rng.uniforms(size_t(E) * N, -8, -0.1f), bc = rng.normals(size_t(T) * ldbc),
+           D = rng.normals(E);
       auto z = rng.normals(size_t(T) * E), s = rng.normals(size_t(batch) * E * N);
       std::vector<float> y(size_t(T) * E), s_cpu = s;
       SelectiveScanParams p;
-      p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E, p.dt = dt.data();
-      p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(), p.C = bc.data() + N, p.ldbc = ldbc;
-      p.D = D.data(), p.z = z.data(), p.ldz = E, p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
+      p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
+      p.dt = dt.data();
+      p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(), p.C = bc.data() + N,
+      p.ldbc = ldbc;
+      p.D = D.data(), p.z = z.data(), p.ldz = E, p.ssm_state = s_cpu.data(), p.y = y.data(),
+      p.ldy = E;
       cpu::selective_scan(p);
       SelectiveScanParams d = p;
       float* bcd = dev(bc);
-      d.x = dev(x), d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.B = bcd, d.C = bcd + N, d.D = dev(D);
+      d.x = dev(x), d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.B = bcd, d.C = bcd + N,
+      d.D = dev(D);
       d.z = dev(z), d.ssm_state = dev(s), d.y = dev(y);
       be_->selective_scan(d);
       EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 1e-5) << "N " << N << " L " << len;
@@ -170,29 +194,44 @@ TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
   // one sequence per call. Chunk 256 (the checkpoints' value) runs as 128 on the GPU; with it,
   // recurrent scans cross the scan's own chunks, Δ is clamped, and L = 40000 at batch 1 goes a
   // segment at a time.
-  const SsdCase cases[] = {{3, 1, 5, 7, 13},          {6, 3, 8, 16, 40},          {4, 2, 64, 128, 33},
-                           {2, 1, 16, 256, 5},        {3, 1, 8, 16, 200},         {4, 2, 16, 64, 129},
-                           {2, 2, 16, 256, 70},       {2, 1, 4, 8, 20000},        {4, 2, 16, 16, 129, 2, 256, 0.5f},
-                           {4, 1, 64, 128, 300, 1, 256, 0.5f}, {2, 1, 8, 64, 40, 3, 256}, {2, 1, 4, 8, 40000, 1, 256}};
+  const SsdCase cases[] = {{3, 1, 5, 7, 13},
+                           {6, 3, 8, 16, 40},
+                           {4, 2, 64, 128, 33},
+                           {2, 1, 16, 256, 5},
+                           {3, 1, 8, 16, 200},
+                           {4, 2, 16, 64, 129},
+                           {2, 2, 16, 256, 70},
+                           {2, 1, 4, 8, 20000},
+                           {4, 2, 16, 16, 129, 2, 256, 0.5f},
+                           {4, 1, 64, 128, 300, 1, 256, 0.5f},
+                           {2, 1, 8, 64, 40, 3, 256},
+                           {2, 1, 4, 8, 40000, 1, 256}};
   for (const SsdCase& k : cases) {
     const int T = k.batch * k.len, E = k.H * k.P, GN = k.G * k.N, ld = E + 2 * GN;
-    auto xbc = rng.normals(size_t(T) * ld), dt = rng.uniforms(size_t(T) * k.H, -4, 1), bias = rng.uniforms(k.H, -1, 0.5f);
-    auto A = rng.uniforms(k.H, -8, -0.5f), D = rng.normals(k.H), s = rng.normals(size_t(k.batch) * E * k.N);
+    auto xbc = rng.normals(size_t(T) * ld), dt = rng.uniforms(size_t(T) * k.H, -4, 1),
+         bias = rng.uniforms(k.H, -1, 0.5f);
+    auto A = rng.uniforms(k.H, -8, -0.5f), D = rng.normals(k.H),
+         s = rng.normals(size_t(k.batch) * E * k.N);
     std::vector<float> y(size_t(T) * E), s_cpu = s;
     SsdParams p;
-    p.batch = k.batch, p.len = k.len, p.n_heads = k.H, p.head_dim = k.P, p.d_state = k.N, p.n_groups = k.G;
+    p.batch = k.batch, p.len = k.len, p.n_heads = k.H, p.head_dim = k.P, p.d_state = k.N,
+    p.n_groups = k.G;
     p.chunk_size = k.chunk, p.dt_min = k.dt_max > 0 ? 0.01f : 0.0f, p.dt_max = k.dt_max;
-    p.x = xbc.data(), p.ldx = ld, p.B = xbc.data() + E, p.C = xbc.data() + E + GN, p.ldbc = ld, p.dt = dt.data();
-    p.lddt = k.H, p.dt_bias = bias.data(), p.A = A.data(), p.D = D.data(), p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
+    p.x = xbc.data(), p.ldx = ld, p.B = xbc.data() + E, p.C = xbc.data() + E + GN, p.ldbc = ld,
+    p.dt = dt.data();
+    p.lddt = k.H, p.dt_bias = bias.data(), p.A = A.data(), p.D = D.data(),
+    p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
     cpu::ssd_chunked(p);
     SsdParams d = p;
     float* xd = dev(xbc);
-    d.x = xd, d.B = xd + E, d.C = xd + E + GN, d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.D = dev(D);
+    d.x = xd, d.B = xd + E, d.C = xd + E + GN, d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A),
+    d.D = dev(D);
     d.y = dev(y);
     const auto expect = [&](Backend& be, bool step, double tol, const char* what) {
       d.ssm_state = dev(s);
       step ? be.ssd_step(d) : be.ssd_chunked(d);
-      EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), tol) << what << " H " << k.H << " N " << k.N << " L " << k.len;
+      EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), tol)
+          << what << " H " << k.H << " N " << k.N << " L " << k.len;
       EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), tol) << what;
     };
     expect(*be_, false, 2e-5, "chunked");
@@ -202,7 +241,8 @@ TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
 }
 
 TEST_F(Cuda, GoldenFixturesPrefillAndDecode) {
-  for (const char* name : {"m1_basic", "m1_odd", "m1_bf16_sharded", "m2_basic", "m2_groups", "m2_f16_sharded"})
+  for (const char* name :
+       {"m1_basic", "m1_odd", "m1_bf16_sharded", "m2_basic", "m2_groups", "m2_f16_sharded"})
     expect_golden(*be_, name, 1e-4);
 }
 
@@ -257,7 +297,8 @@ TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
       be->gemm(d);
       be->synchronize();
       Tensor hc = gc.to(Device::CPU);
-      EXPECT_LT(testing::rel_error(hc.f32(), c.data(), c.size()), 1e-2) << m << "x" << n << "x" << k;
+      EXPECT_LT(testing::rel_error(hc.f32(), c.data(), c.size()), 1e-2)
+          << m << "x" << n << "x" << k;
       for (auto& v : w) v = -v;  // the next round's weights differ
       std::fill(c.begin(), c.end(), 0.0f);
       cpu::gemm(p);
@@ -288,6 +329,132 @@ TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
   }
 }
 
+// Two Mamba-1 layers' batch-1 decode steps as the fused kernel against the same steps op by op
+// on the f32 CPU backend (2e-2 for two stacked random layers in bf16; and no further from it than
+// 1.5 times the bf16 ops are) and on the bf16 GPU path (the same roundings, only sum orders differ,
+// which can flip a rounding to bf16: within twice the ops' own error), for 4 steps carrying the
+// states, the first layer without a residual delta. The second layer is narrower (as pruned layers
+// are). Shapes take the 16-byte and the one-bf16 weight paths, fewer channels than SMs, state sizes
+// 1 to 200, conv widths 2 to 4, biases on and off.
+TEST(CudaBf16, FusedMamba1LayerStepsEqualOps) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  PM_SEED_TRACE();
+  auto gpu = make_cuda_backend(GemmPrecision::BF16);
+  auto cpu = make_cpu_backend();
+  Rng rng(43);
+  struct Case {
+    int D, E, N, R, K;
+    bool bias;
+  };
+  for (Case k : {Case{2048, 4096, 16, 128, 4, false},
+                 {768, 1536, 16, 48, 4, true},
+                 {40, 88, 5, 8, 4, false},
+                 {27, 54, 7, 5, 3, true},
+                 {64, 200, 200, 16, 2, false},
+                 {96, 392, 1, 8, 3, true}}) {
+    SCOPED_TRACE("D " + std::to_string(k.D) + " E " + std::to_string(k.E) + " N " +
+                 std::to_string(k.N) + " R " + std::to_string(k.R) + " K " + std::to_string(k.K));
+    const int D = k.D, R = k.R, K = k.K;
+    MambaConfig c;
+    c.d_model = D, c.dt_rank = R, c.d_conv = K;
+    auto host = [](const std::vector<float>& v, Shape shape) {
+      Tensor t = Tensor::empty(shape);
+      std::copy(v.begin(), v.end(), t.f32());
+      return t;
+    };
+    auto scaled = [&](size_t n, double std) { return rng.normals(n, float(std)); };
+    const LayerDims dims[2] = {{k.E, k.N, 0, 0},
+                               {k.E - (k.E % 8 == 0 ? 8 : 3), std::max(1, k.N - 2), 0, 0}};
+    LayerWeights w[2];
+    std::vector<float> conv0[2], ssm0[2];
+    for (int l = 0; l < 2; ++l) {
+      const int E = dims[l].d_inner, N = dims[l].d_state, J = R + 2 * N;
+      w[l].norm = host(rng.uniforms(D, 0.5f, 1.5f), {D});
+      w[l].in_proj = host(scaled(size_t(2) * E * D, 1 / std::sqrt(D)), {2 * E, D});
+      w[l].conv_weight = host(scaled(size_t(E) * K, 0.5), {E, 1, K});
+      w[l].x_proj = host(scaled(size_t(J) * E, 1 / std::sqrt(E)), {J, E});
+      w[l].dt_proj = host(scaled(size_t(E) * R, 1 / std::sqrt(R)), {E, R});
+      w[l].dt_bias = host(rng.uniforms(E, -4.0f, -2.0f), {E});
+      w[l].A = host(rng.uniforms(size_t(E) * N, -8.0f, -0.5f), {E, N});
+      w[l].D = host(rng.normals(E), {E});
+      w[l].out_proj = host(scaled(size_t(D) * E, 1 / std::sqrt(E)), {D, E});
+      if (k.bias) {
+        w[l].in_proj_bias = host(rng.normals(2 * E, 0.1f), {2 * E});
+        w[l].conv_bias = host(rng.normals(E, 0.1f), {E});
+        w[l].out_proj_bias = host(rng.normals(D, 0.1f), {D});
+      }
+      conv0[l] = rng.normals(size_t(K - 1) * E);
+      ssm0[l] = rng.normals(size_t(E) * N, 0.3f);
+    }
+    const std::vector<float> residual0 = rng.normals(D);
+    auto to = [](const LayerWeights& src, Device d) {
+      LayerWeights o;
+      for (auto [from, into] : {std::pair{&src.norm, &o.norm},
+                                {&src.in_proj, &o.in_proj},
+                                {&src.in_proj_bias, &o.in_proj_bias},
+                                {&src.conv_weight, &o.conv_weight},
+                                {&src.conv_bias, &o.conv_bias},
+                                {&src.x_proj, &o.x_proj},
+                                {&src.dt_proj, &o.dt_proj},
+                                {&src.dt_bias, &o.dt_bias},
+                                {&src.A, &o.A},
+                                {&src.D, &o.D},
+                                {&src.out_proj, &o.out_proj},
+                                {&src.out_proj_bias, &o.out_proj_bias}})
+        if (from->defined()) *into = from->to(d);
+      return o;
+    };
+    // One run of 4 steps: each step's out, then the residual and the states at the end, on the
+    // host.
+    auto run = [&](Backend& be, const LayerWeights(&lw)[2], bool fused) {
+      const Device d = be.device();
+      Tensor h = host(residual0, {D}).to(d), u = Tensor::empty({D}, DType::F32, d),
+             out = Tensor::zeros({D}, DType::F32, d);
+      LayerState st[2];
+      for (int l = 0; l < 2; ++l)
+        st[l] = {host(conv0[l], {1, K - 1, dims[l].d_inner}).to(d),
+                 host(ssm0[l], {1, dims[l].d_inner, dims[l].d_state}).to(d)};
+      std::vector<float> all;
+      for (int step = 0; step < 4; ++step) {
+        if (fused) {
+          std::vector<Mamba1StepParams> p;
+          for (int l = 0; l < 2; ++l)
+            p.push_back(mamba1_step_params(c, dims[l], lw[l], h.f32(),
+                                           step || l ? out.f32() : nullptr, st[l], out.f32()));
+          EXPECT_TRUE(be.mamba1_layers_step(p.data(), 2));
+        } else {
+          for (int l = 0; l < 2; ++l) {
+            be.add_rmsnorm({1, D, h.f32(), step || l ? out.f32() : nullptr, lw[l].norm.f32(),
+                            float(c.norm_eps), u.f32()});
+            mamba1_mixer(c, dims[l], lw[l], be, u.f32(), 1, 1, st[l], out.f32(), true, l);
+          }
+        }
+        be.synchronize();
+        Tensor o = out.to(Device::CPU);
+        all.insert(all.end(), o.f32(), o.f32() + D);
+      }
+      for (const Tensor* t :
+           {&h, &st[0].conv_state, &st[0].ssm_state, &st[1].conv_state, &st[1].ssm_state}) {
+        Tensor ht = t->to(Device::CPU);
+        all.insert(all.end(), ht.f32(), ht.f32() + ht.numel());
+      }
+      return all;
+    };
+    const LayerWeights wg[2] = {to(w[0], Device::CUDA), to(w[1], Device::CUDA)};
+    const std::vector<float> ref = run(*cpu, w, false), ops = run(*gpu, wg, false),
+                             fused = run(*gpu, wg, true);
+    ASSERT_EQ(fused.size(), ref.size());
+    const double fused_err = testing::rel_error(fused.data(), ref.data(), ref.size()),
+                 ops_err = testing::rel_error(ops.data(), ref.data(), ref.size()),
+                 apart = testing::rel_error(fused.data(), ops.data(), ops.size());
+    std::printf("fused vs f32 %.2e, ops vs f32 %.2e, fused vs ops %.2e\n", fused_err, ops_err,
+                apart);
+    EXPECT_LT(fused_err, 2e-2);                  // two random layers of 40 values reach 1.06e-2
+    EXPECT_LT(fused_err, 1.5 * ops_err + 1e-5);  // as close to f32 as the ops are
+    EXPECT_LT(apart, 2 * ops_err + 1e-5);
+  }
+}
+
 float round_to_bf16(float f) {  // nearest even, as __float2bfloat16_rn (finite inputs)
   uint32_t u;
   std::memcpy(&u, &f, 4);
@@ -296,8 +463,9 @@ float round_to_bf16(float f) {  // nearest even, as __float2bfloat16_rn (finite 
   return f;
 }
 
-// The decode-sized GEMMs (one row: the streaming GEMV; more, or k not a multiple of 8: cuBLAS) against
-// a float64 sum of the bf16-rounded operands: only the f32 summation order may differ, 1e-5.
+// The decode-sized GEMMs (one row: the streaming GEMV; more, or k not a multiple of 8: cuBLAS)
+// against a float64 sum of the bf16-rounded operands: only the f32 summation order may differ,
+// 1e-5.
 TEST(CudaBf16, SkinnyGemmEqualsRoundedFloat64) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
   PM_SEED_TRACE();
@@ -307,20 +475,28 @@ TEST(CudaBf16, SkinnyGemmEqualsRoundedFloat64) {
     int m, n, k;
     bool aligned, bias, accumulate;
   };
-  for (Case t : {Case{1, 1, 8, true, false, false}, {1, 80, 4096, true, false, false}, {1, 8192, 2048, true, true, false},
-                 {1, 333, 48, false, true, true}, {2, 4100, 136, true, false, true}, {3, 77, 1000, true, true, false},
-                 {4, 129, 160, false, false, false}, {5, 2048, 520, true, true, true}, {8, 513, 2560, true, false, false},
-                 {8, 31, 24, false, true, false}, {1, 50280, 768, true, false, false}}) {
+  for (Case t : {Case{1, 1, 8, true, false, false},
+                 {1, 80, 4096, true, false, false},
+                 {1, 8192, 2048, true, true, false},
+                 {1, 333, 48, false, true, true},
+                 {2, 4100, 136, true, false, true},
+                 {3, 77, 1000, true, true, false},
+                 {4, 129, 160, false, false, false},
+                 {5, 2048, 520, true, true, true},
+                 {8, 513, 2560, true, false, false},
+                 {8, 31, 24, false, true, false},
+                 {1, 50280, 768, true, false, false}}) {
     SCOPED_TRACE(std::to_string(t.m) + "x" + std::to_string(t.n) + "x" + std::to_string(t.k));
     const int lda = t.k + (t.aligned ? 4 : 3), ldc = t.n + 1;
-    auto a = rng.normals(size_t(t.m) * lda), w = rng.normals(size_t(t.n) * t.k), bias = rng.normals(t.n),
-         c0 = rng.normals(size_t(t.m) * ldc);
+    auto a = rng.normals(size_t(t.m) * lda), w = rng.normals(size_t(t.n) * t.k),
+         bias = rng.normals(t.n), c0 = rng.normals(size_t(t.m) * ldc);
     std::vector<double> want(c0.size());
     for (int i = 0; i < t.m; ++i)
       for (int j = 0; j < t.n; ++j) {
         double s = (t.accumulate ? c0[size_t(i) * ldc + j] : 0.0) + (t.bias ? bias[j] : 0.0);
         for (int q = 0; q < t.k; ++q)
-          s += double(round_to_bf16(a[size_t(i) * lda + q])) * double(round_to_bf16(w[size_t(j) * t.k + q]));
+          s += double(round_to_bf16(a[size_t(i) * lda + q])) *
+               double(round_to_bf16(w[size_t(j) * t.k + q]));
         want[size_t(i) * ldc + j] = s;
       }
     auto to_dev = [](const std::vector<float>& v) {
@@ -329,7 +505,8 @@ TEST(CudaBf16, SkinnyGemmEqualsRoundedFloat64) {
       return h.to(Device::CUDA);
     };
     Tensor ga = to_dev(a), gw = to_dev(w), gb = to_dev(bias), gc = to_dev(c0);
-    be->gemm({t.m, t.n, t.k, ga.f32(), lda, gw.f32(), t.bias ? gb.f32() : nullptr, gc.f32(), ldc, t.accumulate});
+    be->gemm({t.m, t.n, t.k, ga.f32(), lda, gw.f32(), t.bias ? gb.f32() : nullptr, gc.f32(), ldc,
+              t.accumulate});
     be->synchronize();
     Tensor got = gc.to(Device::CPU);
     std::vector<double> got_rows, want_rows;  // the columns past n keep c0

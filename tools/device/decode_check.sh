@@ -2,7 +2,8 @@
 # On the GPU machine: the CUDA tests, compute-sanitizer memcheck and racecheck on the kernel
 # tests (decode-step kernels included), then for each preset given `perfmamba bench` in bf16
 # (prefill L = 2048 and 16384 at batch 1, decode at batch 1, 8, 64), and the batch-1 decode step
-# of the old path (plain launches, cuBLAS GEMVs) beside it. With PROFILE=1, a per-component decode
+# of the old path (plain launches, cuBLAS GEMVs) and of the ops one by one (no fused layer step)
+# beside it. With PROFILE=1, a per-component decode
 # profile of the first preset; with NCU_GEMV=1, Nsight Compute on its decode GEMVs.
 # Usage: bash tools/device/decode_check.sh PRESETS...   Results in $OUT/decode.tar.gz.
 set -uo pipefail
@@ -12,7 +13,7 @@ export PERFMAMBA_FIXTURES=$PWD/tests/fixtures
 mkdir -p "$OUT/decode"
 nvidia-smi --query-gpu=name --format=csv,noheader
 "$bin/backend_tests" --gtest_filter='Cuda*' 2>&1 | tee "$OUT/decode/tests.log" | grep -E "OK|PASSED|FAILED|Failure|rel|Which|Expected"
-kernels='Cuda.Conv1d*:Cuda.Selective*:Cuda.Ssd*:Cuda.GraphDecode*:CudaBf16.Skinny*'  # Conv1d* covers the norms
+kernels=${KERNELS:-'Cuda.Conv1d*:Cuda.Selective*:Cuda.Ssd*:Cuda.GraphDecode*:CudaBf16.Skinny*:CudaBf16.Fused*'}  # Conv1d* covers the norms
 for tool in memcheck racecheck; do
   timeout 200 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/backend_tests" --gtest_filter="$kernels" \
     > "$OUT/decode/$tool.log" 2>&1
@@ -22,9 +23,12 @@ for m in "$@"; do
   "$bin/perfmamba" bench -m "$m" --device cuda --precision bf16 --seqlen 2048,16384 --batch 1 --decode-batch 1,8,64 \
     --repeats 2 --decode-steps 50 --json > "$OUT/decode/$m.json" 2> "$OUT/decode/$m.txt"
   echo "== $m"; grep -E "prefill|decode" "$OUT/decode/$m.txt"
-  PERFMAMBA_CUDA_CHAIN=0 PERFMAMBA_CUDA_GEMV=0 "$bin/perfmamba" bench -m "$m" --device cuda --precision bf16 --seqlen 64 \
+  PERFMAMBA_CUDA_FUSED=0 PERFMAMBA_CUDA_CHAIN=0 PERFMAMBA_CUDA_GEMV=0 "$bin/perfmamba" bench -m "$m" --device cuda --precision bf16 --seqlen 64 \
     --batch 1 --decode-batch 1 --repeats 1 --decode-steps 50 --json > "$OUT/decode/$m-old-path.json" 2> "$OUT/decode/$m-old-path.txt"
   echo "   old path (plain launches, cuBLAS GEMVs): $(grep -E "decode" "$OUT/decode/$m-old-path.txt")"
+  PERFMAMBA_CUDA_FUSED=0 "$bin/perfmamba" bench -m "$m" --device cuda --precision bf16 --seqlen 64 \
+    --batch 1 --decode-batch 1 --repeats 1 --decode-steps 50 --json > "$OUT/decode/$m-unfused.json" 2> "$OUT/decode/$m-unfused.txt"
+  echo "   ops one by one (PERFMAMBA_CUDA_FUSED=0): $(grep -E "decode" "$OUT/decode/$m-unfused.txt")"
 done
 if [ "${PROFILE:-0}" = 1 ]; then
   "$bin/perfmamba" profile -m "$1" --device cuda --precision bf16 --seqlen 64 --decode-positions 0 --repeats 3 \

@@ -13,7 +13,19 @@ namespace perfmamba {
 // The parts of a Mamba model the profiler reports. Residual adds are fused into the next norm
 // and the discretisation (softplus), D skip and SiLU gate into the scan, so they are timed there.
 enum class Component : uint8_t {
-  Embedding, Norm, InProj, Conv1d, XProj, DtProj, Scan, Ssd, GatedNorm, OutProj, NormF, LmHead, kCount
+  Embedding,
+  Norm,
+  InProj,
+  Conv1d,
+  XProj,
+  DtProj,
+  Scan,
+  Ssd,
+  GatedNorm,
+  OutProj,
+  NormF,
+  LmHead,
+  kCount
 };
 const char* component_name(Component c);
 
@@ -60,6 +72,10 @@ class Backend {
   virtual void ssd_chunked(const SsdParams& p) = 0;
   virtual void ssd_step(const SsdParams& p) = 0;  // recurrent form; used for decode (len 1)
   virtual void embedding(const EmbeddingParams& p) = 0;
+  // Whole Mamba-1 layers, one after the other, for a batch-1 decode step as one op. False where
+  // the backend has no fused version for these sizes and did nothing: the model then runs the
+  // ops one by one. Wrappers that watch single ops (ForwardingBackend and its kind) keep this.
+  virtual bool mamba1_layers_step(const Mamba1StepParams* /*layers*/, int /*n*/) { return false; }
   virtual void synchronize() {}
 };
 
@@ -76,6 +92,7 @@ int cuda_device_count();  // 0 without a driver, a device or a CUDA build
 void device_range_push(const char* name);
 void device_range_pop();
 // "cpu" or "cuda"; precision "f32" or "bf16" (bf16 needs cuda)
-std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& precision = "f32");
+std::unique_ptr<Backend> make_backend(const std::string& device,
+                                      const std::string& precision = "f32");
 
 }  // namespace perfmamba

@@ -1,8 +1,8 @@
 #include "perfmamba/backend/ops.hpp"
 
-#include "perfmamba/backend/backend.hpp"
-
 #include <algorithm>
+
+#include "perfmamba/backend/backend.hpp"
 
 namespace perfmamba {
 namespace {
@@ -10,9 +10,9 @@ constexpr double kF = 4.0;  // bytes of an f32
 }
 
 const char* component_name(Component c) {
-  static const char* const names[] = {"embedding", "norm",     "in_proj",    "conv1d",
-                                      "x_proj",    "dt_proj",  "scan",       "ssd",
-                                      "gated_norm", "out_proj", "norm_f",     "lm_head"};
+  static const char* const names[] = {"embedding",  "norm",     "in_proj", "conv1d",
+                                      "x_proj",     "dt_proj",  "scan",    "ssd",
+                                      "gated_norm", "out_proj", "norm_f",  "lm_head"};
   return names[static_cast<int>(c)];
 }
 
@@ -53,11 +53,32 @@ OpCost SsdParams::cost() const {
   const double n = d_state;
   // intra-chunk: C B^T (q*q*n per group) and (L o CB) X (q*q*p per head) per chunk;
   // chunk states B^T X (q*n*p per head); inter-chunk output C S (q*n*p per head).
-  const double flops = tokens * (2.0 * q * n * n_groups + 2.0 * q * hp + 4.0 * n * hp) +
-                       tokens * hp * 4;
+  const double flops =
+      tokens * (2.0 * q * n * n_groups + 2.0 * q * hp + 4.0 * n * hp) + tokens * hp * 4;
   const double bytes = kF * (tokens * (2.0 * hp + 2.0 * n * n_groups + n_heads) +
                              2.0 * batch * hp * n + 3.0 * n_heads);
   return {flops, bytes};
+}
+
+OpCost Mamba1StepParams::cost(int weight_bytes) const {
+  const int E = d_inner, J = dt_rank + 2 * d_state;
+  const auto gemm = [&](int n, int k, const float* bias) {
+    return GemmParams{1, n, k, nullptr, k, nullptr, bias, nullptr, n, false}.cost(weight_bytes);
+  };
+  Conv1dParams conv{1, 1, E, d_conv, nullptr, 0, nullptr, conv_bias, conv_state, true, nullptr, 0};
+  SelectiveScanParams scan;
+  scan.batch = scan.len = 1, scan.d_inner = E, scan.d_state = d_state;
+  const OpCost parts[] = {
+      AddRmsNormParams{1, d_model, nullptr, delta, nullptr, eps, nullptr}.cost(),
+      gemm(2 * E, d_model, in_proj_bias),
+      conv.cost(),
+      gemm(J, E, nullptr),
+      gemm(E, dt_rank, nullptr),
+      scan.cost(),
+      gemm(d_model, E, out_proj_bias)};
+  OpCost total;
+  for (const OpCost& c : parts) total.flops += c.flops, total.bytes += c.bytes;
+  return total;
 }
 
 OpCost EmbeddingParams::cost() const {

@@ -106,7 +106,7 @@ struct SsdParams {
   int ldbc = 0;
   const float* dt = nullptr;
   int lddt = 0;
-  const float* dt_bias = nullptr;  // [n_heads]
+  const float* dt_bias = nullptr;      // [n_heads]
   float dt_min = 0.0f, dt_max = 0.0f;  // clamp when dt_max > 0
   const float* A = nullptr;            // [n_heads], already -exp(A_log)
   const float* D = nullptr;            // [n_heads]
@@ -114,6 +114,37 @@ struct SsdParams {
   float* y = nullptr;
   int ldy = 0;
   OpCost cost() const;  // of the chunked algorithm
+};
+
+// One Mamba-1 layer for one token of one sequence (a batch-1 decode step) as a single op:
+//   residual += delta (if delta); u = rmsnorm(residual) * norm; then the Mamba-1 mixer of u
+//   (in_proj, conv step with SiLU, x_proj, dt_proj, scan step with softplus, D skip and SiLU(z)
+//   gate, out_proj) into out. The ops one by one compute the same; a backend that can fuse them
+//   saves a launch and a trip through memory per op. Weights are the f32 tensors of the layer
+//   (a backend keeps its own GEMM copies); conv_state [d_conv-1, d_inner] and ssm_state
+//   [d_inner, d_state] are updated.
+struct Mamba1StepParams {
+  int d_model = 0, d_inner = 0, d_state = 0, dt_rank = 0, d_conv = 0;
+  float* residual = nullptr;
+  const float* delta = nullptr;  // the previous layer's out, or null
+  const float* norm = nullptr;
+  float eps = 1e-5f;
+  const float* in_proj = nullptr;  // [2 d_inner, d_model]
+  const float* in_proj_bias = nullptr;
+  const float* conv_weight = nullptr;  // [d_inner, d_conv]
+  const float* conv_bias = nullptr;
+  float* conv_state = nullptr;
+  const float* x_proj = nullptr;   // [dt_rank + 2 d_state, d_inner]
+  const float* dt_proj = nullptr;  // [d_inner, dt_rank]
+  const float* dt_bias = nullptr;
+  const float* A = nullptr;  // [d_inner, d_state], already -exp(A_log)
+  const float* D = nullptr;
+  float* ssm_state = nullptr;
+  const float* out_proj = nullptr;  // [d_model, d_inner]
+  const float* out_proj_bias = nullptr;
+  float* out = nullptr;  // [d_model]; may be the buffer delta points at
+  // The sum of the fused ops' costs (GEMM weights at weight_bytes each).
+  OpCost cost(int weight_bytes = 4) const;
 };
 
 // out[t, :] = table[ids[t], :]

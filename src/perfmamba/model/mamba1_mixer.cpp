@@ -5,7 +5,8 @@
 namespace perfmamba {
 
 void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool, int layer) {
+                  const float* u, int batch, int len, LayerState& state, float* out, bool,
+                  int layer) {
   const int T = batch * len, D = c.d_model, E = l.d_inner, N = l.d_state, R = c.dt_rank;
   const int xz_dim = 2 * E, dbc_dim = R + 2 * N;
   auto bias = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
@@ -55,6 +56,23 @@ void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
 
   be.set_component(Component::OutProj, layer);
   be.gemm({T, D, E, y.f32(), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});
+}
+
+Mamba1StepParams mamba1_step_params(const MambaConfig& c, const LayerDims& l, const LayerWeights& w,
+                                    float* residual, const float* delta, LayerState& state,
+                                    float* out) {
+  auto opt = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
+  Mamba1StepParams p;
+  p.d_model = c.d_model, p.d_inner = l.d_inner, p.d_state = l.d_state, p.dt_rank = c.dt_rank,
+  p.d_conv = c.d_conv;
+  p.residual = residual, p.delta = delta, p.norm = w.norm.f32(), p.eps = float(c.norm_eps);
+  p.in_proj = w.in_proj.f32(), p.in_proj_bias = opt(w.in_proj_bias);
+  p.conv_weight = w.conv_weight.f32(), p.conv_bias = opt(w.conv_bias),
+  p.conv_state = state.conv_state.f32();
+  p.x_proj = w.x_proj.f32(), p.dt_proj = w.dt_proj.f32(), p.dt_bias = w.dt_bias.f32();
+  p.A = w.A.f32(), p.D = w.D.f32(), p.ssm_state = state.ssm_state.f32();
+  p.out_proj = w.out_proj.f32(), p.out_proj_bias = opt(w.out_proj_bias), p.out = out;
+  return p;
 }
 
 }  // namespace perfmamba

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "perfmamba/core/error.hpp"
 
@@ -33,7 +34,7 @@ struct MambaLM::DecodeGraph {
   int batch = 0;
   std::unique_ptr<DeviceGraph> graph;  // null until the second step; stays null if recording failed
   bool failed = false;
-  Tensor ids, logits;                  // device buffers the graph reads and writes
+  Tensor ids, logits;  // device buffers the graph reads and writes
 };
 
 Tensor MambaLM::decode(const int32_t* ids, InferenceState& state) {
@@ -52,7 +53,8 @@ bool MambaLM::decode_with_graph(const int32_t* ids, InferenceState& state, Tenso
           "does not belong to this model");
   check_ids(ids, size_t(state.batch));
   std::vector<const void*> buffers;
-  for (const LayerState& l : state.layers) buffers.insert(buffers.end(), {l.conv_state.raw(), l.ssm_state.raw()});
+  for (const LayerState& l : state.layers)
+    buffers.insert(buffers.end(), {l.conv_state.raw(), l.ssm_state.raw()});
   std::shared_ptr<DecodeGraph> g;
   for (auto& c : graphs_)
     if (c->backend == backend_ && c->batch == state.batch && c->state_buffers == buffers) g = c;
@@ -73,7 +75,8 @@ bool MambaLM::decode_with_graph(const int32_t* ids, InferenceState& state, Tenso
     device_memory(dev).copy(g->ids.raw(), ids, id_bytes, 0);
     if (backend_->begin_capture()) {
       try {
-        g->logits = forward_device(static_cast<const int32_t*>(g->ids.raw()), state.batch, 1, state, true, true);
+        g->logits = forward_device(static_cast<const int32_t*>(g->ids.raw()), state.batch, 1, state,
+                                   true, true);
       } catch (...) {
         backend_->end_capture();  // ends the recording and hands back what it reserved
         g->failed = true;
@@ -105,7 +108,8 @@ Tensor MambaLM::forward(const int32_t* ids, int batch, int len, InferenceState& 
   Tensor ids_host = Tensor::empty({T}, DType::I32);
   std::memcpy(ids_host.raw(), ids, sizeof(int32_t) * size_t(T));
   const Tensor ids_dev = ids_host.to(backend_->device());
-  Tensor logits = forward_device(static_cast<const int32_t*>(ids_dev.raw()), batch, len, state, all_logits, step);
+  Tensor logits = forward_device(static_cast<const int32_t*>(ids_dev.raw()), batch, len, state,
+                                 all_logits, step);
   state.position += len;
   backend_->synchronize();
   return logits.to(Device::CPU);
@@ -121,13 +125,23 @@ Tensor MambaLM::forward_device(const int32_t* ids_dev, int batch, int len, Infer
   backend_->set_component(Component::Embedding, -1);
   backend_->embedding({T, D, V, ids_dev, weights_.embedding.f32(), h.f32()});
   const float eps = float(config_.norm_eps);
-  for (int i = 0; i < config_.n_layer; ++i) {
+  // A batch-1 Mamba-1 step: all layers as one op where the backend has it.
+  bool fused = false;
+  if (step && batch == 1 && config_.arch == Arch::Mamba1) {
+    std::vector<Mamba1StepParams> layers;
+    for (int i = 0; i < config_.n_layer; ++i)
+      layers.push_back(mamba1_step_params(config_, config_.layers[i], weights_.layers[i], h.f32(),
+                                          i ? out.f32() : nullptr, state.layers[i], out.f32()));
+    backend_->set_component(Component::Norm, 0);  // where the fused layers are counted
+    fused = backend_->mamba1_layers_step(layers.data(), config_.n_layer);
+  }
+  for (int i = 0; i < config_.n_layer && !fused; ++i) {
     const LayerWeights& w = weights_.layers[i];
     backend_->set_component(Component::Norm, i);
     backend_->add_rmsnorm({T, D, h.f32(), i ? out.f32() : nullptr, w.norm.f32(), eps, u.f32()});
     auto mixer = config_.arch == Arch::Mamba1 ? mamba1_mixer : mamba2_mixer;
-    mixer(config_, config_.layers[i], w, *backend_, u.f32(), batch, len, state.layers[i],
-          out.f32(), step, i);
+    mixer(config_, config_.layers[i], w, *backend_, u.f32(), batch, len, state.layers[i], out.f32(),
+          step, i);
   }
   backend_->set_component(Component::NormF, -1);
   backend_->add_rmsnorm({T, D, h.f32(), out.f32(), weights_.norm_f.f32(), eps, u.f32()});
@@ -141,8 +155,8 @@ Tensor MambaLM::forward_device(const int32_t* ids_dev, int batch, int len, Infer
   }
   Tensor logits = Tensor::empty({rows, V}, DType::F32, dev);
   backend_->set_component(Component::LmHead, -1);
-  backend_->gemm({rows, V, D, head_in, len > 1 && !all_logits ? len * D : D, weights_.lm_head.f32(), nullptr,
-                 logits.f32(), V, false});
+  backend_->gemm({rows, V, D, head_in, len > 1 && !all_logits ? len * D : D, weights_.lm_head.f32(),
+                  nullptr, logits.f32(), V, false});
   return logits;
 }
 

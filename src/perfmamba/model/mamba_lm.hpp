@@ -33,7 +33,8 @@ class MambaLM {
   Tensor prefill(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits);
   // One token per sequence through the recurrent step kernels: logits [batch, vocab]. On a
   // backend that records graphs, the step is recorded on its second call for a given state and
-  // replayed as one launch afterwards (PERFMAMBA_CUDA_GRAPHS=0 or set_graphs(false) turns that off).
+  // replayed as one launch afterwards (PERFMAMBA_CUDA_GRAPHS=0 or set_graphs(false) turns that
+  // off).
   Tensor decode(const int32_t* ids, InferenceState& state);
   // The profiler times decode op by op, so it compares against steps without graphs.
   void set_graphs(bool on) { graphs_on_ = on; }
@@ -43,8 +44,8 @@ class MambaLM {
   Tensor forward(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits,
                  bool step);
   // The forward on device ids; returns device logits and leaves state.position alone.
-  Tensor forward_device(const int32_t* ids_dev, int batch, int len, InferenceState& state, bool all_logits,
-                        bool step);
+  Tensor forward_device(const int32_t* ids_dev, int batch, int len, InferenceState& state,
+                        bool all_logits, bool step);
   bool decode_with_graph(const int32_t* ids, InferenceState& state, Tensor& logits);
   void check_ids(const int32_t* ids, size_t n) const;
 
@@ -57,8 +58,15 @@ class MambaLM {
 
 // Mixers: u [batch*len, d_model] (normalised input) -> out [batch*len, d_model].
 void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step, int layer);
+                  const float* u, int batch, int len, LayerState& state, float* out, bool step,
+                  int layer);
+// A batch-1 decode step of a whole Mamba-1 layer (residual += delta, then norm and mixer into
+// out) as the parameters of the backend's fused op (Backend::mamba1_layers_step).
+Mamba1StepParams mamba1_step_params(const MambaConfig& c, const LayerDims& l, const LayerWeights& w,
+                                    float* residual, const float* delta, LayerState& state,
+                                    float* out);
 void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step, int layer);
+                  const float* u, int batch, int len, LayerState& state, float* out, bool step,
+                  int layer);
 
 }  // namespace perfmamba

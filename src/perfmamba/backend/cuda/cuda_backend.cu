@@ -1,10 +1,12 @@
 // The CUDA backend: device memory for Tensors, cuBLAS GEMMs, and the kernels of this folder.
 #include <nvtx3/nvToolsExt.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <memory>
-#include <string>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -18,7 +20,8 @@ namespace {
 // which every forward would pay for each activation buffer. Freed blocks are kept by rounded
 // size and handed out again; all work runs on one stream, so a reused block is never still in
 // use. That holds for one host thread per process using the backend (perfmamba's case): each
-// thread's per-thread default stream is a different stream. When cudaMalloc fails, the cache is released and the allocation tried once more.
+// thread's per-thread default stream is a different stream. When cudaMalloc fails, the cache is
+// released and the allocation tried once more.
 class BlockCache {
  public:
   void* alloc(size_t bytes) {
@@ -95,11 +98,19 @@ BlockCache& cache() {
   static BlockCache* c = new BlockCache;  // never destroyed: tensors may outlive static teardown
   return *c;
 }
-void* cuda_alloc(size_t bytes) { return cache().alloc(bytes); }
-void cuda_free(void* p) { cache().free(p); }
-void cuda_zero(void* p, size_t bytes) { PM_CUDA(cudaMemset(p, 0, bytes)); }
+void* cuda_alloc(size_t bytes) {
+  return cache().alloc(bytes);
+}
+void cuda_free(void* p) {
+  cache().free(p);
+}
+void cuda_zero(void* p, size_t bytes) {
+  PM_CUDA(cudaMemset(p, 0, bytes));
+}
 void cuda_copy(void* dst, const void* src, size_t bytes, int kind) {
-  const cudaMemcpyKind k = kind == 0 ? cudaMemcpyHostToDevice : kind == 1 ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice;
+  const cudaMemcpyKind k = kind == 0   ? cudaMemcpyHostToDevice
+                           : kind == 1 ? cudaMemcpyDeviceToHost
+                                       : cudaMemcpyDeviceToDevice;
   PM_CUDA(cudaMemcpy(dst, src, bytes, k));
 }
 
@@ -121,7 +132,8 @@ class CudaMarker final : public DeviceMarker {
 
 class CudaGraph final : public DeviceGraph {
  public:
-  CudaGraph(cudaGraphExec_t exec, std::vector<void*> reserved) : exec_(exec), reserved_(std::move(reserved)) {}
+  CudaGraph(cudaGraphExec_t exec, std::vector<void*> reserved)
+      : exec_(exec), reserved_(std::move(reserved)) {}
   ~CudaGraph() override {
     cudaDeviceSynchronize();  // a replay may still be writing the reserved blocks
     cudaGraphExecDestroy(exec_);
@@ -149,7 +161,8 @@ class CudaBackend final : public Backend {
     PM_CUDA(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
     cudaDeviceProp prop{};
     PM_CUDA(cudaGetDeviceProperties(&prop, 0));
-    name_ = std::string("cuda:") + prop.name + (precision_ == GemmPrecision::BF16 ? " (bf16 GEMMs)" : "");
+    name_ = std::string("cuda:") + prop.name +
+            (precision_ == GemmPrecision::BF16 ? " (bf16 GEMMs)" : "");
     if (precision_ == GemmPrecision::BF16)
       cache().listen(this, [this](void* p) {
         auto it = bf16_weights_.find(static_cast<const float*>(p));
@@ -161,6 +174,8 @@ class CudaBackend final : public Backend {
   }
   ~CudaBackend() override {
     cache().unlisten(this);
+    if (!step_scratch_.all.empty()) cudaDeviceSynchronize();  // a queued step may still use them
+    for (void* p : step_scratch_.all) cudaFree(p);
     if (range_open_) nvtxRangePop();
     for (auto& [key, copy] : bf16_weights_) cache().free(copy.data);
     if (bf16_input_) cache().free(bf16_input_);
@@ -193,27 +208,63 @@ class CudaBackend final : public Backend {
     if (precision_ == GemmPrecision::BF16) {
       const void* w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
       const void* a = bf16_input(p.a, p.m, p.k, p.lda);
-      PM_CUDA(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, w, CUDA_R_16BF, p.k, a,
-                           CUDA_R_16BF, p.k, &beta, p.c, CUDA_R_32F, p.ldc, CUBLAS_COMPUTE_32F,
-                           CUBLAS_GEMM_DEFAULT));
+      PM_CUDA(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, w, CUDA_R_16BF,
+                           p.k, a, CUDA_R_16BF, p.k, &beta, p.c, CUDA_R_32F, p.ldc,
+                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       return;
     }
-    PM_CUDA(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, p.w, p.k, p.a, p.lda, &beta,
-                        p.c, p.ldc));
+    PM_CUDA(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, p.w, p.k, p.a,
+                        p.lda, &beta, p.c, p.ldc));
   }
   int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
   void add_rmsnorm(const AddRmsNormParams& p) override { cuda::add_rmsnorm(p); }
   void gated_rmsnorm(const GatedRmsNormParams& p) override { cuda::gated_rmsnorm(p); }
   void conv1d(const Conv1dParams& p) override { cuda::conv1d(p); }
   void selective_scan(const SelectiveScanParams& p) override { cuda::selective_scan(p); }
-  void ssd_chunked(const SsdParams& p) override { cuda::ssd_chunked(p, blas_, precision_ == GemmPrecision::BF16); }
+  void ssd_chunked(const SsdParams& p) override {
+    cuda::ssd_chunked(p, blas_, precision_ == GemmPrecision::BF16);
+  }
   void ssd_step(const SsdParams& p) override { cuda::ssd_recurrent(p); }
   void embedding(const EmbeddingParams& p) override { cuda::embedding(p); }
+  // bf16 only: the fused steps' GEMVs are the bf16 GEMVs. PERFMAMBA_CUDA_FUSED=0 runs the ops one
+  // by one, for comparisons.
+  bool mamba1_layers_step(const Mamba1StepParams* layers, int n) override {
+    static const bool on = [] {
+      const char* v = std::getenv("PERFMAMBA_CUDA_FUSED");
+      return !(v && std::string(v) == "0");
+    }();
+    if (!on || precision_ != GemmPrecision::BF16 || n <= 0 || !cuda::mamba1_steps_fit(layers, n))
+      return false;
+    size_t dbc = 0, y = 0;
+    for (int i = 0; i < n; ++i) {
+      dbc = std::max(
+          dbc, cuda::kSumCopies * (size_t(layers[i].dt_rank) + 2 * size_t(layers[i].d_state)));
+      y = std::max(y, size_t(layers[i].d_inner));
+    }
+    if (dbc > step_scratch_.dbc_floats || y > step_scratch_.y_floats) {
+      if (capturing_) return false;  // a new scratch is zeroed before use, not inside a recording
+      grow_step_scratch(dbc, y);
+    }
+    std::vector<cuda::Mamba1StepWeights> w(static_cast<size_t>(n));
+    bool made = false;
+    for (int i = 0; i < n; ++i) {
+      const Mamba1StepParams& p = layers[i];
+      const size_t E = size_t(p.d_inner), D = size_t(p.d_model);
+      w[i].in_proj = bf16_weight(p.in_proj, 2 * E * D, &made);
+      w[i].x_proj = bf16_weight(p.x_proj, (size_t(p.dt_rank) + 2 * size_t(p.d_state)) * E, &made);
+      w[i].dt_proj = bf16_weight(p.dt_proj, E * size_t(p.dt_rank), &made);
+      w[i].out_proj = bf16_weight(p.out_proj, D * E, &made);
+    }
+    for (auto& wi : w) wi.just_made = made;  // conversions queued: wait before reading any
+    cuda::mamba1_steps(layers, w.data(), n, step_scratch_.view);
+    return true;
+  }
   void synchronize() override { PM_CUDA(cudaDeviceSynchronize()); }
   bool begin_capture() override {
     cache().begin_reserve();
     made_while_capturing_.clear();
-    if (cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeRelaxed) == cudaSuccess) return capturing_ = true;
+    if (cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeRelaxed) == cudaSuccess)
+      return capturing_ = true;
     cudaGetLastError();
     cache().release(cache().end_reserve());
     return false;
@@ -277,6 +328,24 @@ class CudaBackend final : public Backend {
     return bf16_input_;
   }
 
+  // The fused step's scratch. A larger one replaces it when a layer needs more; the old ones stay
+  // (graphs recorded earlier point at them) until the backend goes.
+  void grow_step_scratch(size_t dbc, size_t y) {
+    dbc = std::max(dbc, step_scratch_.dbc_floats);
+    y = std::max(y, step_scratch_.y_floats);
+    constexpr size_t kCounterBytes = 256;
+    void* base = nullptr;
+    PM_CUDA(cudaMalloc(&base, kCounterBytes + (dbc + y) * 4));
+    step_scratch_.all.push_back(base);
+    PM_CUDA(cudaMemset(base, 0, kCounterBytes + dbc * 4));
+    auto* bytes = static_cast<char*>(base);
+    step_scratch_.view = {reinterpret_cast<unsigned long long*>(bytes),
+                          reinterpret_cast<float*>(bytes + kCounterBytes),
+                          reinterpret_cast<float*>(bytes + kCounterBytes) + dbc};
+    step_scratch_.dbc_floats = dbc;
+    step_scratch_.y_floats = y;
+  }
+
   struct Bf16Copy {
     void* data;
     size_t count;
@@ -290,17 +359,28 @@ class CudaBackend final : public Backend {
   std::vector<const float*> made_while_capturing_;
   void* bf16_input_ = nullptr;
   size_t bf16_input_bytes_ = 0;
+  struct {
+    cuda::Mamba1StepScratch view{};
+    size_t dbc_floats = 0, y_floats = 0;
+    std::vector<void*> all;
+  } step_scratch_;
 };
 }  // namespace
 
-void device_range_push(const char* name) { nvtxRangePushA(name); }
-void device_range_pop() { nvtxRangePop(); }
+void device_range_push(const char* name) {
+  nvtxRangePushA(name);
+}
+void device_range_pop() {
+  nvtxRangePop();
+}
 
 int cuda_device_count() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(GemmPrecision precision) { return std::make_unique<CudaBackend>(precision); }
+std::unique_ptr<Backend> make_cuda_backend(GemmPrecision precision) {
+  return std::make_unique<CudaBackend>(precision);
+}
 
 }  // namespace perfmamba

@@ -3,12 +3,11 @@
 // and its path needs two extra kernels per GEMM (activations rounded to bf16, bias fill); here
 // the activations are rounded in registers, the bias is added in the epilogue, and the weights
 // are read once, 16 bytes a lane, with the next loads in flight while a piece is summed.
-#include <cuda_bf16.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
+#include "perfmamba/backend/cuda/bf16.cuh"
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/device_info.hpp"
@@ -30,17 +29,6 @@ struct GemvArgs {
   bool early;  // the weights may be read before the previous kernel is waited for
 };
 
-__device__ __forceinline__ float lo(uint32_t v) {
-  return __uint_as_float(v << 16);
-}
-__device__ __forceinline__ float hi(uint32_t v) {
-  return __uint_as_float(v & 0xffff0000u);
-}
-// a rounded to bf16 and back: the product is then the one the cuBLAS bf16 path computes.
-__device__ __forceinline__ float round_bf16(float v) {
-  return __bfloat162float(__float2bfloat16_rn(v));
-}
-
 __device__ __forceinline__ void load8(const GemvArgs& p, int m, int v, float (&x)[8]) {
   const float* src = p.a + size_t(m) * p.lda + size_t(v) * 8;
   if (p.vec_a) {
@@ -54,17 +42,6 @@ __device__ __forceinline__ void load8(const GemvArgs& p, int m, int v, float (&x
   }
 #pragma unroll
   for (int i = 0; i < 8; ++i) x[i] = round_bf16(x[i]);
-}
-
-__device__ __forceinline__ float dot8(const uint4& w, const float (&x)[8], float acc) {
-  acc = fmaf(lo(w.x), x[0], acc);
-  acc = fmaf(hi(w.x), x[1], acc);
-  acc = fmaf(lo(w.y), x[2], acc);
-  acc = fmaf(hi(w.y), x[3], acc);
-  acc = fmaf(lo(w.z), x[4], acc);
-  acc = fmaf(hi(w.z), x[5], acc);
-  acc = fmaf(lo(w.w), x[6], acc);
-  return fmaf(hi(w.w), x[7], acc);
 }
 
 // A team of L lanes owns one output row (32/L rows per warp); p.ksplit warps split its k range.

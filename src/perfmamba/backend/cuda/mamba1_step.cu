@@ -1,0 +1,548 @@
+// The Mamba-1 layers of a batch-1 decode step as one kernel: for each layer the residual add and
+// norm, in_proj, conv step, x_proj, dt_proj, scan step with gate, and out_proj. Op by op a layer
+// is 7 kernels, and each boundary leaves the memory system idle through a ramp and a tail: on an
+// H100 the in_proj GEMV of mamba-1.4b streamed at 1.83 TB/s on its own where the lm head reached
+// 2.78, and the small ops cost 4-9 us each in fixed latency. Here one block per SM owns a slice
+// of the channels from in_proj to the scan (a channel's x and z rows, conv, Δ, states and gate
+// are all its own), so the grid meets only twice a layer: after x_proj (its output sums every
+// channel) and before out_proj (its input is every channel), and once between layers. A block
+// requests the weights it needs next before it waits at such a barrier.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "perfmamba/backend/cuda/bf16.cuh"
+#include "perfmamba/backend/cuda/chained_launch.cuh"
+#include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/device_info.hpp"
+#include "perfmamba/backend/cuda/kernels.cuh"
+#include "perfmamba/backend/cuda/math.cuh"
+
+namespace perfmamba::cuda {
+namespace {
+constexpr int kThreads = 512, kWarps = kThreads / 32;
+constexpr int kUnroll = 8;  // weight loads a lane issues per step (two steps in flight)
+
+// Weight rows as the loads see them: 16 bytes (eight bf16) when every row length is a multiple
+// of 8, else one bf16 at a time (any size, for small and pruned models).
+template <bool kVec>
+struct Pieces;
+template <>
+struct Pieces<true> {
+  using T = uint4;
+  static constexpr int kElems = 8;
+  __device__ static T zero() { return make_uint4(0, 0, 0, 0); }
+  __device__ static float dot(const T& w, const float* x, float acc) {  // x 16-byte aligned
+    const float4 a = reinterpret_cast<const float4*>(x)[0],
+                 b = reinterpret_cast<const float4*>(x)[1];
+    const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    return dot8(w, v, acc);
+  }
+};
+template <>
+struct Pieces<false> {
+  using T = unsigned short;
+  static constexpr int kElems = 1;
+  __device__ static T zero() { return 0; }
+  __device__ static float dot(const T& w, const float* x, float acc) {
+    return fmaf(bf16_lo(w), x[0], acc);
+  }
+};
+
+// Rows [0, rows) of a bf16 matrix times x (shared memory, already rounded to bf16), split into
+// warp-sized steps: a row's chunk of 32 * kUnroll pieces. Warp w takes steps w, w + kWarps, ...
+// with the next step's loads in flight while it sums the current one; step q's sum lands in
+// part[q] (row q / chunks, chunk q % chunks). Local row r is matrix row base0 + r below split,
+// base1 + r - split from there (in_proj's x rows, then its z rows).
+template <bool kVec>
+struct BlockGemv {
+  using P = Pieces<kVec>;
+  using T = typename P::T;
+  const T* w;
+  int pieces, rows, split, base0, base1;
+  __device__ int chunks() const { return (pieces + 32 * kUnroll - 1) / (32 * kUnroll); }
+  __device__ int steps() const { return rows * chunks(); }
+  __device__ void fetch(int q, T (&v)[kUnroll]) const {
+    const int r = q / chunks(), first = (q % chunks()) * 32 * kUnroll + (threadIdx.x & 31);
+    const T* row = w + size_t(r < split ? base0 + r : base1 + r - split) * pieces;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int at = first + u * 32;
+      v[u] = at < pieces ? __ldcs(row + at) : P::zero();  // streamed: not kept in L1
+    }
+  }
+  // The warp's first step, issued early (before a wait or barrier): run() starts from it.
+  __device__ void prefetch(T (&v)[kUnroll]) const {
+    if (int(threadIdx.x >> 5) < steps()) fetch(threadIdx.x >> 5, v);
+  }
+  __device__ void run(const float* x, float* part, T (&cur)[kUnroll]) const {
+    const int lane = threadIdx.x & 31, n = steps(), nch = chunks();
+    for (int q = threadIdx.x >> 5; q < n; q += kWarps) {
+      T next[kUnroll];
+      if (q + kWarps < n) fetch(q + kWarps, next);
+      const int first = (q % nch) * 32 * kUnroll + lane;
+      float acc = 0.0f;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        if (first + u * 32 < pieces)
+          acc = P::dot(cur[u], x + size_t(first + u * 32) * P::kElems, acc);
+      acc = warp_sum(acc);
+      if (lane == 0) part[q] = acc;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) cur[u] = next[u];
+    }
+  }
+  // Row r's total: its chunks' sums in a fixed order (the result does not depend on timing).
+  __device__ float total(const float* part, int r) const {
+    float s = 0.0f;
+    for (int q = 0; q < chunks(); ++q) s += part[r * chunks() + q];
+    return s;
+  }
+};
+
+// Every block of the grid (all resident: one per SM) meets at a barrier. The counter only grows;
+// a block waits for the next multiple of the grid size after its own arrival. Arriving and
+// waiting are apart so that a block can issue its next loads in between: issued before the
+// arrival, they would queue in front of it.
+__device__ unsigned long long grid_arrive(unsigned long long* count) {
+  __syncthreads();  // with the release below: every thread's writes before it are seen after it
+  unsigned long long arrived = 0;
+  if (threadIdx.x == 0)
+    asm volatile("atom.add.release.gpu.global.u64 %0, [%1], 1;"
+                 : "=l"(arrived)
+                 : "l"(count)
+                 : "memory");
+  return (arrived / gridDim.x + 1) * gridDim.x;  // meaningful in thread 0 only
+}
+__device__ void grid_wait(unsigned long long* count, unsigned long long target) {
+  if (threadIdx.x == 0) {
+    unsigned long long seen = 0;
+    do {
+      asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(seen) : "l"(count) : "memory");
+    } while (seen < target);
+  }
+  __syncthreads();
+}
+
+// Copies of 4 bytes into shared memory that run while the block works (cp.async): the small
+// per-channel tensors a block needs later are all requested at its start, so no phase waits on
+// its own loads from memory.
+__device__ __forceinline__ void copy_async(void* dst, const void* src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(unsigned(__cvta_generic_to_shared(dst))),
+      "l"(src)
+      : "memory");
+#else
+  *static_cast<float*>(dst) = *static_cast<const float*>(src);
+#endif
+}
+// Closes a group of copies; copies_done<n>() waits until at most the n latest groups are pending.
+__device__ __forceinline__ void copies_group() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+template <int kPending = 0>
+__device__ __forceinline__ void copies_done() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
+#endif
+  __syncthreads();
+}
+__device__ __forceinline__ void copy_async(float* dst, const float* src, int n) {
+  for (int i = threadIdx.x; i < n; i += kThreads) copy_async(dst + i, src + i);
+}
+
+// Shared memory of a block, in floats (each region starts 16-byte aligned).
+struct Layout {
+  int vec, xz, xc, xcr, dbc, delta, part, prod;  // work
+  int conv_w, conv_b, conv_s, A, state, dt_bias, skip, xw,
+      dtw;    // staged copies of this block's slices
+  int xw_ld;  // x_proj slice: words (bf16 pairs) a row
+  int total;
+};
+
+constexpr int kMaxLayers =
+    64;  // layers a launch runs (their arguments fill 15 of the 32 KiB allowed)
+
+struct LayerArgs {
+  Mamba1StepParams p;
+  const void *in_proj, *x_proj, *dt_proj, *out_proj;  // bf16 copies
+};
+
+struct StepArgs {
+  LayerArgs layer[kMaxLayers];
+  int layers;
+  unsigned long long* barrier;
+  float* y;    // [d_inner] the gated scan output, for every block's out_proj
+  float* dbc;  // kSumCopies x [dt_rank + 2 d_state]: x_proj's output, summed over blocks; zero
+               // between layers
+  bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
+  Layout s;    // sized for the largest layer
+};
+
+__device__ __forceinline__ int share(int total, int part, int parts) {
+  return int(int64_t(total) * part / parts);
+}
+
+// Reads n floats a thread at a time with kBatch loads in flight (a plain loop issues one load,
+// waits, then the next), handing each value to f(i, v).
+template <int kBatch = 8, class F>
+__device__ __forceinline__ void batched_read(const float* src, int n, F f) {
+  for (int base = 0; base < n; base += kBatch * kThreads) {
+    float v[kBatch];
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int i = base + threadIdx.x + k * kThreads;
+      v[k] = i < n ? __ldcg(src + i) : 0.0f;  // may be another SM's write in this kernel: not L1
+    }
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int i = base + threadIdx.x + k * kThreads;
+      if (i < n) f(i, v[k]);
+    }
+  }
+}
+
+// A layer's step for one block; the layers of a launch run one after the other, the grid meeting
+// between them. What the next layer reads first (weights, states) is requested before that
+// meeting: like the layers' own barriers, the boundary does not stop the stream of weights.
+template <bool kVec>
+struct LayerStep {
+  using T = typename Pieces<kVec>::T;
+  static constexpr int kElems = Pieces<kVec>::kElems;
+  const StepArgs& a;
+  const Layout& L;
+  float* smem;
+  T (&cur)[kUnroll];
+  const int t = threadIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, G = gridDim.x,
+            b = blockIdx.x;
+
+  // This block's channels [c0, c0 + nc) and out_proj rows [r0, r0 + nr) of layer l.
+  __device__ __forceinline__ int c0(int l) const { return share(a.layer[l].p.d_inner, b, G); }
+  __device__ __forceinline__ int nc(int l) const {
+    return share(a.layer[l].p.d_inner, b + 1, G) - c0(l);
+  }
+  __device__ __forceinline__ BlockGemv<kVec> in_proj(int l) const {
+    const Mamba1StepParams& p = a.layer[l].p;
+    return {static_cast<const T*>(a.layer[l].in_proj),
+            p.d_model / kElems,
+            2 * nc(l),
+            nc(l),
+            c0(l),
+            p.d_inner + c0(l)};
+  }
+
+  // Weights depend on nothing before them: they may load while the previous kernel finishes.
+  __device__ __forceinline__ void stage_weights(int l) const {
+    const Mamba1StepParams& p = a.layer[l].p;
+    const int E = p.d_inner, N = p.d_state, R = p.dt_rank, J = R + 2 * N, c0 = this->c0(l),
+              nc = this->nc(l);
+    in_proj(l).prefetch(cur);
+    copy_async(smem + L.vec, p.norm, p.d_model);  // u: scaled in place by the norm
+    copies_group();                               // the norm waits for this group only
+    copy_async(smem + L.conv_w, p.conv_weight + size_t(c0) * p.d_conv, nc * p.d_conv);
+    if (p.conv_bias) copy_async(smem + L.conv_b, p.conv_bias + c0, nc);
+    copy_async(smem + L.A, p.A + size_t(c0) * N, nc * N);
+    copy_async(smem + L.dt_bias, p.dt_bias + c0, nc);
+    copy_async(smem + L.skip, p.D + c0, nc);
+    // x_proj's columns [c0, c0 + nc) of each row, from the 4-byte word holding column c0.
+    uint32_t* xw = reinterpret_cast<uint32_t*>(smem + L.xw);
+    const uint32_t* words = static_cast<const uint32_t*>(a.layer[l].x_proj);
+    for (int i = t; i < J * L.xw_ld; i += kThreads) {
+      const int j = i / L.xw_ld, k = i % L.xw_ld;
+      const int64_t first = (int64_t(j) * E + c0) / 2;  // word of column c0
+      if (2 * (first + k) < int64_t(j) * E + c0 + nc) copy_async(xw + i, words + first + k);
+    }
+    // dt_proj's rows [c0, c0 + nc): one contiguous range, from the word holding its first value.
+    uint32_t* dtw = reinterpret_cast<uint32_t*>(smem + L.dtw);
+    const int64_t dt_first = int64_t(c0) * R, dt_end = dt_first + int64_t(nc) * R;
+    const uint32_t* dt_words = static_cast<const uint32_t*>(a.layer[l].dt_proj) + dt_first / 2;
+    for (int64_t i = t; 2 * (dt_first / 2 + i) < dt_end; i += kThreads)
+      copy_async(dtw + i, dt_words + i);
+    copies_group();
+  }
+  // The states: written by this layer's previous step (for the first layer of a launch, read
+  // only after waiting on the kernel before it).
+  __device__ __forceinline__ void stage_states(int l) const {
+    const Mamba1StepParams& p = a.layer[l].p;
+    const int c0 = this->c0(l), nc = this->nc(l);
+    for (int j = 0; j < p.d_conv - 1; ++j)
+      copy_async(smem + L.conv_s + j * nc, p.conv_state + size_t(j) * p.d_inner + c0, nc);
+    copy_async(smem + L.state, p.ssm_state + size_t(c0) * p.d_state, nc * p.d_state);
+    copies_group();
+  }
+
+  __device__ __forceinline__ void run(int l) const;
+};
+
+template <bool kVec>
+__device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
+  const Mamba1StepParams& p = a.layer[l].p;
+  const int D = p.d_model, E = p.d_inner, N = p.d_state, R = p.dt_rank, J = R + 2 * N,
+            hist = p.d_conv - 1;
+  const int c0 = this->c0(l), nc = this->nc(l);
+  const int r0 = share(D, b, G), nr = share(D, b + 1, G) - r0;
+  float *u = smem + L.vec, *hn = u + D, *ybuf = smem + L.vec;  // ybuf replaces u and hn
+  float *xz = smem + L.xz, *xc = smem + L.xc, *xcr = smem + L.xcr, *dbc = smem + L.dbc,
+        *delta = smem + L.delta;
+  float *part = smem + L.part, *prod = smem + L.prod;
+  float *conv_w = smem + L.conv_w, *conv_b = smem + L.conv_b, *conv_s = smem + L.conv_s;
+  float *A = smem + L.A, *state = smem + L.state, *dt_bias = smem + L.dt_bias,
+        *skip = smem + L.skip;
+  const uint32_t* xw = reinterpret_cast<const uint32_t*>(smem + L.xw);
+  const uint32_t* dtw = reinterpret_cast<const uint32_t*>(smem + L.dtw);
+  const BlockGemv<kVec> in = in_proj(l);
+
+  // Residual add and norm: each block needs all of u, so each computes it.
+  float ss = 0.0f;
+  batched_read(p.residual, D, [&](int i, float v) { hn[i] = v; });
+  if (p.delta) batched_read(p.delta, D, [&](int i, float v) { hn[i] += v; });
+  for (int i = t; i < D; i += kThreads) ss += hn[i] * hn[i];
+  const float scale = rsqrtf(block_sum(ss) / float(D) + p.eps);
+  copies_done<2>();  // the norm weights (the groups of the other weights and the states may pend)
+  for (int i = t; i < D; i += kThreads) u[i] = round_bf16(u[i] * (hn[i] * scale));
+  __syncthreads();
+
+  // in_proj: this block's x and z rows.
+  in.run(u, part, cur);
+  __syncthreads();
+  for (int i = t; i < 2 * nc; i += kThreads) {
+    const int row = i < nc ? c0 + i : E + c0 + i - nc;
+    xz[i] = in.total(part, i) + (p.in_proj_bias ? p.in_proj_bias[row] : 0.0f);
+  }
+  __syncthreads();
+
+  copies_done();  // the rest of this block's slices
+  // Conv step with SiLU (the same sum order as the conv kernel), shifting the state.
+  for (int i = t; i < nc; i += kThreads) {
+    const float* w = conv_w + i * p.d_conv;
+    const float x = xz[i];
+    float acc = (p.conv_bias ? conv_b[i] : 0.0f) + w[hist] * x;
+    for (int j = 0; j < hist; ++j) acc += w[j] * conv_s[j * nc + i];
+    for (int j = 0; j + 1 < hist; ++j)
+      p.conv_state[size_t(j) * E + c0 + i] = conv_s[(j + 1) * nc + i];
+    if (hist > 0) p.conv_state[size_t(hist - 1) * E + c0 + i] = x;
+    xc[i] = silu(acc);
+    xcr[i] = round_bf16(xc[i]);  // x_proj's input
+  }
+  __syncthreads();
+
+  // x_proj over this block's channels, a thread a row, added into the grid's sum.
+  for (int j = t; j < J && nc > 0; j += kThreads) {
+    const unsigned short* row =
+        reinterpret_cast<const unsigned short*>(xw + j * L.xw_ld) + (int64_t(j) * E + c0) % 2;
+    float acc = 0.0f;
+    for (int i = 0; i < nc; ++i) acc = fmaf(bf16_lo(row[i]), xcr[i], acc);
+    atomicAdd(a.dbc + (b % kSumCopies) * J + j, acc);
+  }
+  grid_wait(a.barrier, grid_arrive(a.barrier));
+  for (int j = t; j < J; j += kThreads) {
+    float v[kSumCopies], sum = 0.0f;
+#pragma unroll
+    for (int copy = 0; copy < kSumCopies; ++copy)
+      v[copy] = __ldcg(a.dbc + copy * J + j);  // other SMs' sums
+#pragma unroll
+    for (int copy = 0; copy < kSumCopies; ++copy) sum += v[copy];  // in a fixed order of copies
+    dbc[j] = j < R ? round_bf16(sum) : sum;                        // dt_proj rounds its input
+  }
+  if (b == 0 && p.delta)
+    for (int i = t; i < D; i += kThreads) p.residual[i] = hn[i];  // every block has read it
+  __syncthreads();
+  // dt_proj from the staged rows: a warp a channel, lanes over the rank.
+  const unsigned short* dt_rows =
+      reinterpret_cast<const unsigned short*>(dtw) + (int64_t(c0) * R) % 2;
+  for (int i = warp; i < nc; i += kWarps) {
+    float acc = 0.0f;
+    for (int r = lane; r < R; r += 32) acc = fmaf(bf16_lo(dt_rows[i * R + r]), dbc[r], acc);
+    acc = warp_sum(acc);
+    if (lane == 0) delta[i] = softplus(acc + dt_bias[i]);
+  }
+  __syncthreads();
+
+  // Scan step: one (channel, state) a thread, the products with C summed per channel below.
+  const float *B = dbc + R, *C = dbc + R + N;
+  for (int idx = t; idx < nc * N; idx += kThreads) {
+    const int i = idx / N, n = idx % N;
+    const float d = delta[i], v = expf(d * A[idx]) * state[idx] + d * xc[i] * B[n];
+    p.ssm_state[size_t(c0) * N + idx] = v;
+    prod[idx] = v * C[n];
+  }
+  __syncthreads();
+  for (int i = t; i < nc; i += kThreads) {
+    float y = 0.0f;
+    for (int n = 0; n < N; ++n) y += prod[i * N + n];
+    a.y[c0 + i] = (y + skip[i] * xc[i]) * silu(xz[nc + i]);
+  }
+
+  const BlockGemv<kVec> outp{
+      static_cast<const T*>(a.layer[l].out_proj), E / kElems, nr, nr, r0, r0};
+  const unsigned long long target = grid_arrive(a.barrier);
+  outp.prefetch(cur);  // out_proj's first rows load while the grid gathers
+  grid_wait(a.barrier, target);
+
+  batched_read(a.y, E, [&](int i, float v) { ybuf[i] = round_bf16(v); });
+  if (b == 0)  // every block has read the sum: zero it for the next layer
+    for (int j = t; j < kSumCopies * J; j += kThreads) a.dbc[j] = 0.0f;
+  __syncthreads();
+  outp.run(ybuf, part, cur);
+  __syncthreads();
+  for (int i = t; i < nr; i += kThreads)
+    p.out[r0 + i] = outp.total(part, i) + (p.out_proj_bias ? p.out_proj_bias[r0 + i] : 0.0f);
+}
+
+template <bool kVec>
+__global__ void __launch_bounds__(kThreads, 1)
+    mamba1_step_kernel(const __grid_constant__ StepArgs a) {
+  extern __shared__ float4 smem4[];
+  typename Pieces<kVec>::T cur[kUnroll];
+  const LayerStep<kVec> step{a, a.s, reinterpret_cast<float*>(smem4), cur};
+  if (a.early) step.stage_weights(0);
+  wait_for_previous();
+  if (!a.early) step.stage_weights(0);
+  step.stage_states(0);
+  for (int l = 0; l < a.layers; ++l) {
+    step.run(l);
+    if (l == 0) let_next_start();  // the next kernel may launch; it waits for this one to end
+    if (l + 1 < a.layers) {
+      const unsigned long long target = grid_arrive(a.barrier);  // out is complete after it
+      step.stage_weights(l + 1);
+      step.stage_states(l + 1);
+      grid_wait(a.barrier, target);
+    }
+  }
+}
+
+bool vec_rows(const Mamba1StepParams& p) {
+  return p.d_model % 8 == 0 && p.d_inner % 8 == 0 && p.dt_rank % 8 == 0;
+}
+
+int round4(int floats) {
+  return (floats + 3) / 4 * 4;
+}
+
+// Bytes of dynamic shared memory a block may have (opt-in), less the kernel's static 128 and
+// the block_sum scratch: 227 KiB on an H100.
+int smem_limit() {
+  static const int limit = [] {
+    int device = 0, bytes = 0;
+    PM_CUDA(cudaGetDevice(&device));
+    PM_CUDA(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    return bytes - 1024;
+  }();
+  return limit;
+}
+
+// The shared memory of a launch, sized for its largest layer (d_inner and d_state the largest of
+// its layers; the other sizes are the same in every layer).
+Layout layout(const Mamba1StepParams& p, bool vec, int blocks) {
+  const int kElems = vec ? 8 : 1, per_chunk = 32 * kUnroll * kElems;
+  const auto chunks = [&](int k) { return (k + per_chunk - 1) / per_chunk; };
+  const int nc = (p.d_inner + blocks - 1) / blocks, nr = (p.d_model + blocks - 1) / blocks;
+  const int J = p.dt_rank + 2 * p.d_state;
+  Layout s{};
+  int at = 0;
+  auto take = [&](int floats) {
+    const int start = at;
+    at += round4(floats);
+    return start;
+  };
+  s.vec = take(std::max(2 * p.d_model, p.d_inner));
+  s.xz = take(2 * nc);
+  s.xc = take(nc);
+  s.xcr = take(nc);
+  s.dbc = take(J);
+  s.delta = take(nc);
+  s.part = take(std::max(2 * nc * chunks(p.d_model), nr * chunks(p.d_inner)));
+  s.prod = take(nc * p.d_state);
+  s.conv_w = take(nc * p.d_conv);
+  s.conv_b = take(nc);
+  s.conv_s = take(nc * (p.d_conv - 1));
+  s.A = take(nc * p.d_state);
+  s.state = take(nc * p.d_state);
+  s.dt_bias = take(nc);
+  s.skip = take(nc);
+  s.xw_ld = nc / 2 + 2;  // words covering nc columns from any start
+  s.xw = take(J * s.xw_ld);
+  s.dtw = take(nc * p.dt_rank / 2 + 2);
+  s.total = at;
+  return s;
+}
+
+template <bool kVec>
+int blocks_per_sm(size_t smem) {
+  static bool attr_set = [] {
+    return cudaFuncSetAttribute(mamba1_step_kernel<kVec>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                smem_limit()) == cudaSuccess;
+  }();
+  int n = 0;
+  if (!attr_set || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mamba1_step_kernel<kVec>,
+                                                                 kThreads, smem) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+// The sizes a launch's layout is made for; false where the layers differ in more than d_inner
+// and d_state (one model's layers do not).
+bool largest(const Mamba1StepParams* p, int n, Mamba1StepParams& out, bool& vec) {
+  out = p[0];
+  vec = true;
+  for (int i = 0; i < n; ++i) {
+    const Mamba1StepParams& q = p[i];
+    if (q.d_model <= 0 || q.d_inner <= 0 || q.d_state <= 0 || q.dt_rank <= 0 || q.d_conv <= 0)
+      return false;
+    if (q.d_model != out.d_model || q.dt_rank != out.dt_rank || q.d_conv != out.d_conv)
+      return false;
+    out.d_inner = std::max(out.d_inner, q.d_inner);
+    out.d_state = std::max(out.d_state, q.d_state);
+    vec = vec && vec_rows(q);
+  }
+  return n > 0;
+}
+
+}  // namespace
+
+bool mamba1_steps_fit(const Mamba1StepParams* p, int n) {
+  Mamba1StepParams big;
+  bool vec = false;
+  if (!largest(p, n, big, vec)) return false;
+  const size_t smem = size_t(layout(big, vec, sm_count()).total) * 4;
+  if (smem > size_t(smem_limit())) return false;
+  // The grid barrier needs every block resident at once.
+  return (vec ? blocks_per_sm<true>(smem) : blocks_per_sm<false>(smem)) >= 1;
+}
+
+void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
+                  const Mamba1StepScratch& scratch) {
+  const int blocks = sm_count();
+  for (int first = 0; first < n; first += kMaxLayers) {
+    const int count = std::min(kMaxLayers, n - first);
+    Mamba1StepParams big;
+    bool vec = false;
+    largest(p + first, count, big, vec);
+    auto a = std::make_unique<StepArgs>();  // 15 KiB: not on the stack
+    a->layers = count;
+    a->early = true;
+    for (int i = 0; i < count; ++i) {
+      const Mamba1StepWeights& wi = w[first + i];
+      a->layer[i] = {p[first + i], wi.in_proj, wi.x_proj, wi.dt_proj, wi.out_proj};
+      a->early = a->early && !wi.just_made;
+    }
+    a->barrier = scratch.barrier;
+    a->y = scratch.y;
+    a->dbc = scratch.dbc;
+    a->s = layout(big, vec, blocks);
+    const size_t smem = size_t(a->s.total) * 4;
+    if (vec)
+      launch_chained(mamba1_step_kernel<true>, blocks, kThreads, smem, "mamba1 layer steps", *a);
+    else
+      launch_chained(mamba1_step_kernel<false>, blocks, kThreads, smem, "mamba1 layer steps", *a);
+  }
+}
+
+}  // namespace perfmamba::cuda
