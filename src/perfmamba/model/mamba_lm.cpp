@@ -127,7 +127,7 @@ Tensor MambaLM::forward_device(const int32_t* ids_dev, int batch, int len, Infer
   const float eps = float(config_.norm_eps);
   // A batch-1 Mamba-1 step: all layers as one op where the backend has it.
   bool fused = false;
-  if (step && batch == 1 && config_.arch == Arch::Mamba1) {
+  if (step && batch == 1 && len == 1 && config_.arch == Arch::Mamba1) {
     std::vector<Mamba1StepParams> layers;
     for (int i = 0; i < config_.n_layer; ++i)
       layers.push_back(mamba1_step_params(config_, config_.layers[i], weights_.layers[i], h.f32(),

@@ -115,12 +115,22 @@ __device__ unsigned long long grid_arrive(unsigned long long* count) {
                  : "memory");
   return (arrived / gridDim.x + 1) * gridDim.x;  // meaningful in thread 0 only
 }
+// A grid that is not all resident (another process or stream holding SMs) would wait forever:
+// after 10 s the kernel traps, and the host sees a launch failure instead of a hang.
+__device__ __forceinline__ unsigned long long now_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
 __device__ void grid_wait(unsigned long long* count, unsigned long long target) {
   if (threadIdx.x == 0) {
     unsigned long long seen = 0;
-    do {
+    const unsigned long long start = now_ns();
+    for (int polls = 1;; ++polls) {
       asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(seen) : "l"(count) : "memory");
-    } while (seen < target);
+      if (seen >= target) break;
+      if (polls % 1024 == 0 && now_ns() - start > 10'000'000'000ull) __trap();
+    }
   }
   __syncthreads();
 }
@@ -248,7 +258,8 @@ struct LayerStep {
     copy_async(smem + L.A, p.A + size_t(c0) * N, nc * N);
     copy_async(smem + L.dt_bias, p.dt_bias + c0, nc);
     copy_async(smem + L.skip, p.D + c0, nc);
-    // x_proj's columns [c0, c0 + nc) of each row, from the 4-byte word holding column c0.
+    // x_proj's columns [c0, c0 + nc) of each row, from the 4-byte word holding column c0. The
+    // last word may reach one bf16 past the array: allocations are padded to 512 bytes.
     uint32_t* xw = reinterpret_cast<uint32_t*>(smem + L.xw);
     const uint32_t* words = static_cast<const uint32_t*>(a.layer[l].x_proj);
     for (int i = t; i < J * L.xw_ld; i += kThreads) {
@@ -330,7 +341,9 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   }
   __syncthreads();
 
-  // x_proj over this block's channels, a thread a row, added into the grid's sum.
+  // x_proj over this block's channels, a thread a row, added into the grid's sum. The blocks
+  // adding into one copy do so in the order they arrive: x_proj's output, and so the step, may
+  // differ in the last bits from run to run (PERFMAMBA_CUDA_FUSED=0 is reproducible).
   for (int j = t; j < J && nc > 0; j += kThreads) {
     const unsigned short* row =
         reinterpret_cast<const unsigned short*>(xw + j * L.xw_ld) + (int64_t(j) * E + c0) % 2;
@@ -345,7 +358,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     for (int copy = 0; copy < kSumCopies; ++copy)
       v[copy] = __ldcg(a.dbc + copy * J + j);  // other SMs' sums
 #pragma unroll
-    for (int copy = 0; copy < kSumCopies; ++copy) sum += v[copy];  // in a fixed order of copies
+    for (int copy = 0; copy < kSumCopies; ++copy) sum += v[copy];  // copies in a fixed order
     dbc[j] = j < R ? round_bf16(sum) : sum;                        // dt_proj rounds its input
   }
   if (b == 0 && p.delta)
@@ -531,7 +544,8 @@ void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
     for (int i = 0; i < count; ++i) {
       const Mamba1StepWeights& wi = w[first + i];
       a->layer[i] = {p[first + i], wi.in_proj, wi.x_proj, wi.dt_proj, wi.out_proj};
-      a->early = a->early && !wi.just_made;
+      // Conversions are done once the launch before has passed its wait.
+      a->early = a->early && (first > 0 || !wi.just_made);
     }
     a->barrier = scratch.barrier;
     a->y = scratch.y;
