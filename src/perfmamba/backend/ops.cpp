@@ -60,27 +60,6 @@ OpCost SsdParams::cost() const {
   return {flops, bytes};
 }
 
-OpCost Mamba1StepParams::cost(int weight_bytes) const {
-  const int E = d_inner, J = dt_rank + 2 * d_state;
-  const auto gemm = [&](int n, int k, const float* bias) {
-    return GemmParams{1, n, k, nullptr, k, nullptr, bias, nullptr, n, false}.cost(weight_bytes);
-  };
-  Conv1dParams conv{1, 1, E, d_conv, nullptr, 0, nullptr, conv_bias, conv_state, true, nullptr, 0};
-  SelectiveScanParams scan;
-  scan.batch = scan.len = 1, scan.d_inner = E, scan.d_state = d_state;
-  const OpCost parts[] = {
-      AddRmsNormParams{1, d_model, nullptr, delta, nullptr, eps, nullptr}.cost(),
-      gemm(2 * E, d_model, in_proj_bias),
-      conv.cost(),
-      gemm(J, E, nullptr),
-      gemm(E, dt_rank, nullptr),
-      scan.cost(),
-      gemm(d_model, E, out_proj_bias)};
-  OpCost total;
-  for (const OpCost& c : parts) total.flops += c.flops, total.bytes += c.bytes;
-  return total;
-}
-
 OpCost EmbeddingParams::cost() const {
   return {0.0, kF * 2.0 * tokens * dim + 4.0 * tokens};
 }

@@ -122,7 +122,8 @@ struct SsdParams {
 //   gate, out_proj) into out. The ops one by one compute the same; a backend that can fuse them
 //   saves a launch and a trip through memory per op. Weights are the f32 tensors of the layer
 //   (a backend keeps its own GEMM copies); conv_state [d_conv-1, d_inner] and ssm_state
-//   [d_inner, d_state] are updated.
+//   [d_inner, d_state] are updated. It has no cost(): the profiler times the ops one by one and
+//   never receives it.
 struct Mamba1StepParams {
   int d_model = 0, d_inner = 0, d_state = 0, dt_rank = 0, d_conv = 0;
   float* residual = nullptr;
@@ -143,8 +144,6 @@ struct Mamba1StepParams {
   const float* out_proj = nullptr;  // [d_model, d_inner]
   const float* out_proj_bias = nullptr;
   float* out = nullptr;  // [d_model]; may be the buffer delta points at
-  // The sum of the fused ops' costs (GEMM weights at weight_bytes each).
-  OpCost cost(int weight_bytes = 4) const;
 };
 
 // out[t, :] = table[ids[t], :]
