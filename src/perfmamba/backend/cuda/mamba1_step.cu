@@ -12,10 +12,13 @@
 #include <cstdlib>
 #include <memory>
 
+#include "perfmamba/backend/cuda/async_copy.cuh"
 #include "perfmamba/backend/cuda/bf16.cuh"
+#include "perfmamba/backend/cuda/block_gemv.cuh"
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/device_info.hpp"
+#include "perfmamba/backend/cuda/grid_barrier.cuh"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/math.cuh"
 
@@ -23,147 +26,8 @@ namespace perfmamba::cuda {
 namespace {
 constexpr int kThreads = 512, kWarps = kThreads / 32;
 constexpr int kUnroll = 8;  // weight loads a lane issues per step (two steps in flight)
-
-// Weight rows as the loads see them: 16 bytes (eight bf16) when every row length is a multiple
-// of 8, else one bf16 at a time (any size, for small and pruned models).
 template <bool kVec>
-struct Pieces;
-template <>
-struct Pieces<true> {
-  using T = uint4;
-  static constexpr int kElems = 8;
-  __device__ static T zero() { return make_uint4(0, 0, 0, 0); }
-  __device__ static float dot(const T& w, const float* x, float acc) {  // x 16-byte aligned
-    const float4 a = reinterpret_cast<const float4*>(x)[0],
-                 b = reinterpret_cast<const float4*>(x)[1];
-    const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-    return dot8(w, v, acc);
-  }
-};
-template <>
-struct Pieces<false> {
-  using T = unsigned short;
-  static constexpr int kElems = 1;
-  __device__ static T zero() { return 0; }
-  __device__ static float dot(const T& w, const float* x, float acc) {
-    return fmaf(bf16_lo(w), x[0], acc);
-  }
-};
-
-// Rows [0, rows) of a bf16 matrix times x (shared memory, already rounded to bf16), split into
-// warp-sized steps: a row's chunk of 32 * kUnroll pieces. Warp w takes steps w, w + kWarps, ...
-// with the next step's loads in flight while it sums the current one; step q's sum lands in
-// part[q] (row q / chunks, chunk q % chunks). Local row r is matrix row base0 + r below split,
-// base1 + r - split from there (in_proj's x rows, then its z rows).
-template <bool kVec>
-struct BlockGemv {
-  using P = Pieces<kVec>;
-  using T = typename P::T;
-  const T* w;
-  int pieces, rows, split, base0, base1;
-  __device__ int chunks() const { return (pieces + 32 * kUnroll - 1) / (32 * kUnroll); }
-  __device__ int steps() const { return rows * chunks(); }
-  __device__ void fetch(int q, T (&v)[kUnroll]) const {
-    const int r = q / chunks(), first = (q % chunks()) * 32 * kUnroll + (threadIdx.x & 31);
-    const T* row = w + size_t(r < split ? base0 + r : base1 + r - split) * pieces;
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int at = first + u * 32;
-      v[u] = at < pieces ? __ldcs(row + at) : P::zero();  // streamed: not kept in L1
-    }
-  }
-  // The warp's first step, issued early (before a wait or barrier): run() starts from it.
-  __device__ void prefetch(T (&v)[kUnroll]) const {
-    if (int(threadIdx.x >> 5) < steps()) fetch(threadIdx.x >> 5, v);
-  }
-  __device__ void run(const float* x, float* part, T (&cur)[kUnroll]) const {
-    const int lane = threadIdx.x & 31, n = steps(), nch = chunks();
-    for (int q = threadIdx.x >> 5; q < n; q += kWarps) {
-      T next[kUnroll];
-      if (q + kWarps < n) fetch(q + kWarps, next);
-      const int first = (q % nch) * 32 * kUnroll + lane;
-      float acc = 0.0f;
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u)
-        if (first + u * 32 < pieces)
-          acc = P::dot(cur[u], x + size_t(first + u * 32) * P::kElems, acc);
-      acc = warp_sum(acc);
-      if (lane == 0) part[q] = acc;
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) cur[u] = next[u];
-    }
-  }
-  // Row r's total: its chunks' sums in a fixed order (the result does not depend on timing).
-  __device__ float total(const float* part, int r) const {
-    float s = 0.0f;
-    for (int q = 0; q < chunks(); ++q) s += part[r * chunks() + q];
-    return s;
-  }
-};
-
-// Every block of the grid (all resident: one per SM) meets at a barrier. The counter only grows;
-// a block waits for the next multiple of the grid size after its own arrival. Arriving and
-// waiting are apart so that a block can issue its next loads in between: issued before the
-// arrival, they would queue in front of it.
-__device__ unsigned long long grid_arrive(unsigned long long* count) {
-  __syncthreads();  // with the release below: every thread's writes before it are seen after it
-  unsigned long long arrived = 0;
-  if (threadIdx.x == 0)
-    asm volatile("atom.add.release.gpu.global.u64 %0, [%1], 1;"
-                 : "=l"(arrived)
-                 : "l"(count)
-                 : "memory");
-  return (arrived / gridDim.x + 1) * gridDim.x;  // meaningful in thread 0 only
-}
-// A grid that is not all resident (another process or stream holding SMs) would wait forever:
-// after 10 s the kernel traps, and the host sees a launch failure instead of a hang.
-__device__ __forceinline__ unsigned long long now_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-__device__ void grid_wait(unsigned long long* count, unsigned long long target) {
-  if (threadIdx.x == 0) {
-    unsigned long long seen = 0;
-    const unsigned long long start = now_ns();
-    for (int polls = 1;; ++polls) {
-      asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(seen) : "l"(count) : "memory");
-      if (seen >= target) break;
-      if (polls % 1024 == 0 && now_ns() - start > 10'000'000'000ull) __trap();
-    }
-  }
-  __syncthreads();
-}
-
-// Copies of 4 bytes into shared memory that run while the block works (cp.async): the small
-// per-channel tensors a block needs later are all requested at its start, so no phase waits on
-// its own loads from memory.
-__device__ __forceinline__ void copy_async(void* dst, const void* src) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(unsigned(__cvta_generic_to_shared(dst))),
-      "l"(src)
-      : "memory");
-#else
-  *static_cast<float*>(dst) = *static_cast<const float*>(src);
-#endif
-}
-// Closes a group of copies; copies_done<n>() waits until at most the n latest groups are pending.
-__device__ __forceinline__ void copies_group() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;" ::: "memory");
-#endif
-}
-template <int kPending = 0>
-__device__ __forceinline__ void copies_done() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
-#endif
-  __syncthreads();
-}
-__device__ __forceinline__ void copy_async(float* dst, const float* src, int n) {
-  for (int i = threadIdx.x; i < n; i += kThreads) copy_async(dst + i, src + i);
-}
+using Gemv = BlockGemv<kVec, kUnroll, kWarps>;
 
 // Shared memory of a block, in floats (each region starts 16-byte aligned).
 struct Layout {
@@ -235,7 +99,7 @@ struct LayerStep {
   __device__ __forceinline__ int nc(int l) const {
     return share(a.layer[l].p.d_inner, b + 1, G) - c0(l);
   }
-  __device__ __forceinline__ BlockGemv<kVec> in_proj(int l) const {
+  __device__ __forceinline__ Gemv<kVec> in_proj(int l) const {
     const Mamba1StepParams& p = a.layer[l].p;
     return {static_cast<const T*>(a.layer[l].in_proj),
             p.d_model / kElems,
@@ -251,13 +115,13 @@ struct LayerStep {
     const int E = p.d_inner, N = p.d_state, R = p.dt_rank, J = R + 2 * N, c0 = this->c0(l),
               nc = this->nc(l);
     in_proj(l).prefetch(cur);
-    copy_async(smem + L.vec, p.norm, p.d_model);  // u: scaled in place by the norm
-    copies_group();                               // the norm waits for this group only
-    copy_async(smem + L.conv_w, p.conv_weight + size_t(c0) * p.d_conv, nc * p.d_conv);
-    if (p.conv_bias) copy_async(smem + L.conv_b, p.conv_bias + c0, nc);
-    copy_async(smem + L.A, p.A + size_t(c0) * N, nc * N);
-    copy_async(smem + L.dt_bias, p.dt_bias + c0, nc);
-    copy_async(smem + L.skip, p.D + c0, nc);
+    copy_async<kThreads>(smem + L.vec, p.norm, p.d_model);  // u: scaled in place by the norm
+    copies_group();                                         // the norm waits for this group only
+    copy_async<kThreads>(smem + L.conv_w, p.conv_weight + size_t(c0) * p.d_conv, nc * p.d_conv);
+    if (p.conv_bias) copy_async<kThreads>(smem + L.conv_b, p.conv_bias + c0, nc);
+    copy_async<kThreads>(smem + L.A, p.A + size_t(c0) * N, nc * N);
+    copy_async<kThreads>(smem + L.dt_bias, p.dt_bias + c0, nc);
+    copy_async<kThreads>(smem + L.skip, p.D + c0, nc);
     // x_proj's columns [c0, c0 + nc) of each row, from the 4-byte word holding column c0. The
     // last word may reach one bf16 past the array: allocations are padded to 512 bytes.
     uint32_t* xw = reinterpret_cast<uint32_t*>(smem + L.xw);
@@ -281,8 +145,8 @@ struct LayerStep {
     const Mamba1StepParams& p = a.layer[l].p;
     const int c0 = this->c0(l), nc = this->nc(l);
     for (int j = 0; j < p.d_conv - 1; ++j)
-      copy_async(smem + L.conv_s + j * nc, p.conv_state + size_t(j) * p.d_inner + c0, nc);
-    copy_async(smem + L.state, p.ssm_state + size_t(c0) * p.d_state, nc * p.d_state);
+      copy_async<kThreads>(smem + L.conv_s + j * nc, p.conv_state + size_t(j) * p.d_inner + c0, nc);
+    copy_async<kThreads>(smem + L.state, p.ssm_state + size_t(c0) * p.d_state, nc * p.d_state);
     copies_group();
   }
 
@@ -305,7 +169,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
         *skip = smem + L.skip;
   const uint32_t* xw = reinterpret_cast<const uint32_t*>(smem + L.xw);
   const uint32_t* dtw = reinterpret_cast<const uint32_t*>(smem + L.dtw);
-  const BlockGemv<kVec> in = in_proj(l);
+  const Gemv<kVec> in = in_proj(l);
 
   // Residual add and norm: each block needs all of u, so each computes it.
   float ss = 0.0f;
@@ -390,8 +254,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     a.y[c0 + i] = (y + skip[i] * xc[i]) * silu(xz[nc + i]);
   }
 
-  const BlockGemv<kVec> outp{
-      static_cast<const T*>(a.layer[l].out_proj), E / kElems, nr, nr, r0, r0};
+  const Gemv<kVec> outp{static_cast<const T*>(a.layer[l].out_proj), E / kElems, nr, nr, r0, r0};
   const unsigned long long target = grid_arrive(a.barrier);
   outp.prefetch(cur);  // out_proj's first rows load while the grid gathers
   grid_wait(a.barrier, target);
