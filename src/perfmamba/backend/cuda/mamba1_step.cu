@@ -61,23 +61,29 @@ __device__ __forceinline__ int share(int total, int part, int parts) {
   return int(int64_t(total) * part / parts);
 }
 
-// Reads n floats a thread at a time with kBatch loads in flight (a plain loop issues one load,
-// waits, then the next), handing each value to f(i, v).
+// Reads n floats (and adds n more from `add` where given) a thread at a time with all of a
+// batch's loads in flight (a plain loop issues one load, waits, then the next), handing each
+// value to f(i, v). The norm reads the residual and the last layer's output in one round trip.
 template <int kBatch = 8, class F>
-__device__ __forceinline__ void batched_read(const float* src, int n, F f) {
+__device__ __forceinline__ void batched_sum(const float* src, const float* add, int n, F f) {
   for (int base = 0; base < n; base += kBatch * kThreads) {
-    float v[kBatch];
+    float v[kBatch], w[kBatch];
 #pragma unroll
     for (int k = 0; k < kBatch; ++k) {
       const int i = base + threadIdx.x + k * kThreads;
       v[k] = i < n ? __ldcg(src + i) : 0.0f;  // may be another SM's write in this kernel: not L1
+      w[k] = i < n && add ? __ldcg(add + i) : 0.0f;
     }
 #pragma unroll
     for (int k = 0; k < kBatch; ++k) {
       const int i = base + threadIdx.x + k * kThreads;
-      if (i < n) f(i, v[k]);
+      if (i < n) f(i, v[k] + w[k]);
     }
   }
+}
+template <int kBatch = 8, class F>
+__device__ __forceinline__ void batched_read(const float* src, int n, F f) {
+  batched_sum<kBatch>(src, nullptr, n, f);
 }
 
 // A layer's step for one block; the layers of a launch run one after the other, the grid meeting
@@ -173,8 +179,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
 
   // Residual add and norm: each block needs all of u, so each computes it.
   float ss = 0.0f;
-  batched_read(p.residual, D, [&](int i, float v) { hn[i] = v; });
-  if (p.delta) batched_read(p.delta, D, [&](int i, float v) { hn[i] += v; });
+  batched_sum(p.residual, p.delta, D, [&](int i, float v) { hn[i] = v; });
   for (int i = t; i < D; i += kThreads) ss += hn[i] * hn[i];
   const float scale = rsqrtf(block_sum(ss) / float(D) + p.eps);
   copies_done<2>();  // the norm weights (the groups of the other weights and the states may pend)
