@@ -72,10 +72,11 @@ class Backend {
   virtual void ssd_chunked(const SsdParams& p) = 0;
   virtual void ssd_step(const SsdParams& p) = 0;  // recurrent form; used for decode (len 1)
   virtual void embedding(const EmbeddingParams& p) = 0;
-  // Whole Mamba-1 layers, one after the other, for a batch-1 decode step as one op. False where
-  // the backend has no fused version for these sizes and did nothing: the model then runs the
+  // Whole Mamba-1 (Mamba-2) layers, one after the other, for a batch-1 decode step as one op. False
+  // where the backend has no fused version for these sizes and did nothing: the model then runs the
   // ops one by one. Wrappers that watch single ops (ForwardingBackend and its kind) keep this.
   virtual bool mamba1_layers_step(const Mamba1StepParams* /*layers*/, int /*n*/) { return false; }
+  virtual bool mamba2_layers_step(const Mamba2StepParams* /*layers*/, int /*n*/) { return false; }
   virtual void synchronize() {}
 };
 

@@ -146,6 +146,35 @@ struct Mamba1StepParams {
   float* out = nullptr;  // [d_model]; may be the buffer delta points at
 };
 
+// One Mamba-2 layer for one token of one sequence (a batch-1 decode step) as a single op, like
+// Mamba1StepParams: residual += delta (if delta); u = rmsnorm(residual) * norm; in_proj of u into
+// z, xBC and dt; conv step with SiLU over xBC; SSD step (softplus(dt + dt_bias), clamped when
+// dt_max > 0) with D skip; gated group RMSNorm y * silu(z); out_proj into out. conv_state
+// [d_conv-1, d_inner + 2 n_groups d_state] and ssm_state [n_heads, head_dim, d_state] are updated.
+struct Mamba2StepParams {
+  int d_model = 0, d_inner = 0, d_state = 0, n_heads = 0, head_dim = 0, n_groups = 1, d_conv = 0;
+  float* residual = nullptr;
+  const float* delta = nullptr;  // the previous layer's out, or null
+  const float* norm = nullptr;
+  float eps = 1e-5f;               // both norms'
+  const float* in_proj = nullptr;  // [2 d_inner + 2 n_groups d_state + n_heads, d_model]
+  const float* in_proj_bias = nullptr;
+  const float* conv_weight = nullptr;  // [d_inner + 2 n_groups d_state, d_conv]
+  const float* conv_bias = nullptr;
+  float* conv_state = nullptr;
+  const float* dt_bias = nullptr;  // [n_heads]
+  float dt_min = 0.0f, dt_max = 0.0f;
+  const float* A = nullptr;  // [n_heads], already -exp(A_log)
+  const float* D = nullptr;  // [n_heads]
+  float* ssm_state = nullptr;
+  const float* gated_norm = nullptr;  // [d_inner]
+  const float* out_proj = nullptr;    // [d_model, d_inner]
+  const float* out_proj_bias = nullptr;
+  float* out = nullptr;  // [d_model]; may be the buffer delta points at
+  int conv_dim() const { return d_inner + 2 * n_groups * d_state; }
+  int in_proj_rows() const { return d_inner + conv_dim() + n_heads; }
+};
+
 // out[t, :] = table[ids[t], :]
 struct EmbeddingParams {
   int tokens = 0, dim = 0, vocab = 0;

@@ -6,7 +6,8 @@
 namespace perfmamba {
 
 void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step, int layer) {
+                  const float* u, int batch, int len, LayerState& state, float* out, bool step,
+                  int layer) {
   const int T = batch * len, D = c.d_model, E = l.d_inner, N = l.d_state, G = c.n_groups;
   const int proj_dim = c.in_proj_dim(l), conv_dim = c.conv_dim(l);
   auto bias = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
@@ -14,8 +15,8 @@ void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
 
   Tensor zxbcdt = Tensor::empty({T, proj_dim}, DType::F32, dev);
   be.set_component(Component::InProj, layer);
-  be.gemm({T, proj_dim, D, u, D, w.in_proj.f32(), bias(w.in_proj_bias), zxbcdt.f32(), proj_dim,
-           false});
+  be.gemm(
+      {T, proj_dim, D, u, D, w.in_proj.f32(), bias(w.in_proj_bias), zxbcdt.f32(), proj_dim, false});
 
   Tensor xbc = Tensor::empty({T, conv_dim}, DType::F32, dev);
   be.set_component(Component::Conv1d, layer);
@@ -49,8 +50,10 @@ void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
   sp.y = y.f32();
   sp.ldy = E;
   be.set_component(Component::Ssd, layer);
-  if (step) be.ssd_step(sp);
-  else be.ssd_chunked(sp);
+  if (step)
+    be.ssd_step(sp);
+  else
+    be.ssd_chunked(sp);
 
   Tensor g = Tensor::empty({T, E}, DType::F32, dev);
   be.set_component(Component::GatedNorm, layer);
@@ -59,6 +62,25 @@ void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
 
   be.set_component(Component::OutProj, layer);
   be.gemm({T, D, E, g.f32(), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});
+}
+
+Mamba2StepParams mamba2_step_params(const MambaConfig& c, const LayerDims& l, const LayerWeights& w,
+                                    float* residual, const float* delta, LayerState& state,
+                                    float* out) {
+  auto opt = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
+  Mamba2StepParams p;
+  p.d_model = c.d_model, p.d_inner = l.d_inner, p.d_state = l.d_state, p.n_heads = l.n_heads,
+  p.head_dim = l.head_dim, p.n_groups = c.n_groups, p.d_conv = c.d_conv;
+  p.residual = residual, p.delta = delta, p.norm = w.norm.f32(), p.eps = float(c.norm_eps);
+  p.in_proj = w.in_proj.f32(), p.in_proj_bias = opt(w.in_proj_bias);
+  p.conv_weight = w.conv_weight.f32(), p.conv_bias = opt(w.conv_bias),
+  p.conv_state = state.conv_state.f32();
+  p.dt_bias = w.dt_bias.f32();
+  if (c.dt_clamped()) p.dt_min = float(c.dt_limit_min), p.dt_max = float(c.dt_limit_max);
+  p.A = w.A.f32(), p.D = w.D.f32(), p.ssm_state = state.ssm_state.f32();
+  p.gated_norm = w.gated_norm.f32();
+  p.out_proj = w.out_proj.f32(), p.out_proj_bias = opt(w.out_proj_bias), p.out = out;
+  return p;
 }
 
 }  // namespace perfmamba

@@ -125,15 +125,23 @@ Tensor MambaLM::forward_device(const int32_t* ids_dev, int batch, int len, Infer
   backend_->set_component(Component::Embedding, -1);
   backend_->embedding({T, D, V, ids_dev, weights_.embedding.f32(), h.f32()});
   const float eps = float(config_.norm_eps);
-  // A batch-1 Mamba-1 step: all layers as one op where the backend has it.
+  // A batch-1 step: all layers as one op where the backend has it.
   bool fused = false;
-  if (step && batch == 1 && len == 1 && config_.arch == Arch::Mamba1) {
-    std::vector<Mamba1StepParams> layers;
-    for (int i = 0; i < config_.n_layer; ++i)
-      layers.push_back(mamba1_step_params(config_, config_.layers[i], weights_.layers[i], h.f32(),
-                                          i ? out.f32() : nullptr, state.layers[i], out.f32()));
+  if (step && batch == 1 && len == 1) {
+    const auto params = [&](auto make) {
+      std::vector<decltype(make(config_, config_.layers[0], weights_.layers[0], h.f32(), nullptr,
+                                state.layers[0], out.f32()))>
+          layers;
+      for (int i = 0; i < config_.n_layer; ++i)
+        layers.push_back(make(config_, config_.layers[i], weights_.layers[i], h.f32(),
+                              i ? out.f32() : nullptr, state.layers[i], out.f32()));
+      return layers;
+    };
     backend_->set_component(Component::Norm, 0);  // where the fused layers are counted
-    fused = backend_->mamba1_layers_step(layers.data(), config_.n_layer);
+    if (config_.arch == Arch::Mamba1)
+      fused = backend_->mamba1_layers_step(params(mamba1_step_params).data(), config_.n_layer);
+    else
+      fused = backend_->mamba2_layers_step(params(mamba2_step_params).data(), config_.n_layer);
   }
   for (int i = 0; i < config_.n_layer && !fused; ++i) {
     const LayerWeights& w = weights_.layers[i];

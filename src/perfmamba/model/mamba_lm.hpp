@@ -68,5 +68,9 @@ Mamba1StepParams mamba1_step_params(const MambaConfig& c, const LayerDims& l, co
 void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
                   const float* u, int batch, int len, LayerState& state, float* out, bool step,
                   int layer);
+// The same for a Mamba-2 layer (Backend::mamba2_layers_step).
+Mamba2StepParams mamba2_step_params(const MambaConfig& c, const LayerDims& l, const LayerWeights& w,
+                                    float* residual, const float* delta, LayerState& state,
+                                    float* out);
 
 }  // namespace perfmamba

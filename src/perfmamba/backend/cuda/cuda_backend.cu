@@ -174,8 +174,10 @@ class CudaBackend final : public Backend {
   }
   ~CudaBackend() override {
     cache().unlisten(this);
-    if (!step_scratch_.all.empty()) cudaDeviceSynchronize();  // a queued step may still use them
-    for (void* p : step_scratch_.all) cudaFree(p);
+    if (!step_scratch_[0].all.empty() || !step_scratch_[1].all.empty())
+      cudaDeviceSynchronize();  // a queued step may still use them
+    for (auto& store : step_scratch_)
+      for (void* p : store.all) cudaFree(p);
     if (range_open_) nvtxRangePop();
     for (auto& [key, copy] : bf16_weights_) cache().free(copy.data);
     if (bf16_input_) cache().free(bf16_input_);
@@ -229,22 +231,8 @@ class CudaBackend final : public Backend {
   // bf16 only: the fused steps' GEMVs are the bf16 GEMVs. PERFMAMBA_CUDA_FUSED=0 runs the ops one
   // by one, for comparisons.
   bool mamba1_layers_step(const Mamba1StepParams* layers, int n) override {
-    static const bool on = [] {
-      const char* v = std::getenv("PERFMAMBA_CUDA_FUSED");
-      return !(v && std::string(v) == "0");
-    }();
-    if (!on || precision_ != GemmPrecision::BF16 || n <= 0 || !cuda::mamba1_steps_fit(layers, n))
-      return false;
-    size_t dbc = 0, y = 0;
-    for (int i = 0; i < n; ++i) {
-      dbc = std::max(
-          dbc, cuda::kSumCopies * (size_t(layers[i].dt_rank) + 2 * size_t(layers[i].d_state)));
-      y = std::max(y, size_t(layers[i].d_inner));
-    }
-    if (dbc > step_scratch_.dbc_floats || y > step_scratch_.y_floats) {
-      if (capturing_) return false;  // a new scratch is zeroed before use, not inside a recording
-      grow_step_scratch(dbc, y);
-    }
+    if (!fused_steps_on() || n <= 0 || !cuda::mamba1_steps_fit(layers, n)) return false;
+    if (!step_scratch_[0].fits(layers, n, capturing_)) return false;
     std::vector<cuda::Mamba1StepWeights> w(static_cast<size_t>(n));
     bool made = false;
     for (int i = 0; i < n; ++i) {
@@ -256,7 +244,22 @@ class CudaBackend final : public Backend {
       w[i].out_proj = bf16_weight(p.out_proj, D * E, &made);
     }
     for (auto& wi : w) wi.just_made = made;  // conversions queued: wait before reading any
-    cuda::mamba1_steps(layers, w.data(), n, step_scratch_.view);
+    cuda::mamba1_steps(layers, w.data(), n, step_scratch_[0].view);
+    return true;
+  }
+  bool mamba2_layers_step(const Mamba2StepParams* layers, int n) override {
+    if (!fused_steps_on() || n <= 0 || !cuda::mamba2_steps_fit(layers, n)) return false;
+    if (!step_scratch_[1].fits(layers, n, capturing_)) return false;
+    std::vector<cuda::Mamba2StepWeights> w(static_cast<size_t>(n));
+    bool made = false;
+    for (int i = 0; i < n; ++i) {
+      const Mamba2StepParams& p = layers[i];
+      const size_t E = size_t(p.d_inner), D = size_t(p.d_model);
+      w[i].in_proj = bf16_weight(p.in_proj, size_t(p.in_proj_rows()) * D, &made);
+      w[i].out_proj = bf16_weight(p.out_proj, D * E, &made);
+    }
+    for (auto& wi : w) wi.just_made = made;
+    cuda::mamba2_steps(layers, w.data(), n, step_scratch_[1].view);
     return true;
   }
   void synchronize() override { PM_CUDA(cudaDeviceSynchronize()); }
@@ -328,23 +331,46 @@ class CudaBackend final : public Backend {
     return bf16_input_;
   }
 
-  // The fused step's scratch. A larger one replaces it when a layer needs more; the old ones stay
-  // (graphs recorded earlier point at them) until the backend goes.
-  void grow_step_scratch(size_t dbc, size_t y) {
-    dbc = std::max(dbc, step_scratch_.dbc_floats);
-    y = std::max(y, step_scratch_.y_floats);
-    constexpr size_t kCounterBytes = 256;
-    void* base = nullptr;
-    PM_CUDA(cudaMalloc(&base, kCounterBytes + (dbc + y) * 4));
-    step_scratch_.all.push_back(base);
-    PM_CUDA(cudaMemset(base, 0, kCounterBytes + dbc * 4));
-    auto* bytes = static_cast<char*>(base);
-    step_scratch_.view = {reinterpret_cast<unsigned long long*>(bytes),
-                          reinterpret_cast<float*>(bytes + kCounterBytes),
-                          reinterpret_cast<float*>(bytes + kCounterBytes) + dbc};
-    step_scratch_.dbc_floats = dbc;
-    step_scratch_.y_floats = y;
+  bool fused_steps_on() const {
+    static const bool on = [] {
+      const char* v = std::getenv("PERFMAMBA_CUDA_FUSED");
+      return !(v && std::string(v) == "0");
+    }();
+    return on && precision_ == GemmPrecision::BF16;
   }
+
+  // A fused step's scratch (one for each architecture: Mamba-1's sums must stay zero between
+  // steps, Mamba-2's are overwritten). A larger one replaces it when a layer needs more; the old
+  // ones stay (graphs recorded earlier point at them) until the backend goes.
+  struct StepScratchStore {
+    cuda::StepScratch view{};
+    size_t sums = 0, y = 0;
+    std::vector<void*> all;
+    // Large enough for these layers, growing it if need be; false while recording a graph and
+    // too small (a new scratch is zeroed before use, not inside a recording).
+    template <class Params>
+    bool fits(const Params* layers, int n, bool capturing) {
+      size_t need_sums = 0, need_y = 0;
+      for (int i = 0; i < n; ++i) {
+        need_sums = std::max(need_sums, cuda::step_sums_floats(layers[i]));
+        need_y = std::max(need_y, size_t(layers[i].d_inner));
+      }
+      if (need_sums <= sums && need_y <= y) return true;
+      if (capturing) return false;
+      sums = std::max(need_sums, sums);
+      y = std::max(need_y, y);
+      constexpr size_t kCounterBytes = 256;
+      void* base = nullptr;
+      PM_CUDA(cudaMalloc(&base, kCounterBytes + (sums + y) * 4));
+      all.push_back(base);
+      PM_CUDA(cudaMemset(base, 0, kCounterBytes + sums * 4));
+      auto* bytes = static_cast<char*>(base);
+      view = {reinterpret_cast<unsigned long long*>(bytes),
+              reinterpret_cast<float*>(bytes + kCounterBytes),
+              reinterpret_cast<float*>(bytes + kCounterBytes) + sums};
+      return true;
+    }
+  };
 
   struct Bf16Copy {
     void* data;
@@ -359,11 +385,7 @@ class CudaBackend final : public Backend {
   std::vector<const float*> made_while_capturing_;
   void* bf16_input_ = nullptr;
   size_t bf16_input_bytes_ = 0;
-  struct {
-    cuda::Mamba1StepScratch view{};
-    size_t dbc_floats = 0, y_floats = 0;
-    std::vector<void*> all;
-  } step_scratch_;
+  StepScratchStore step_scratch_[2];  // Mamba-1, Mamba-2
 };
 }  // namespace
 

@@ -20,23 +20,32 @@ void embedding(const EmbeddingParams& p);
 // order. w_just_made: the copy was made by the kernel just before (read only after waiting on it).
 bool gemv_bf16_fits(const GemmParams& p);
 void gemv_bf16(const GemmParams& p, const void* w_bf16, bool w_just_made);
-// Mamba-1 layers' batch-1 decode steps in one kernel (bf16 weights; see mamba1_step.cu).
-// fits: false where the sizes need more shared memory than a block has or the device cannot
-// hold the whole grid at once; the ops then run one by one.
+// Mamba-1 (Mamba-2) layers' batch-1 decode steps in one kernel (bf16 weights; see
+// mamba1_step.cu, mamba2_step.cu). fits: false where the sizes need more shared memory than a
+// block has or the device cannot hold the whole grid at once; the ops then run one by one.
 struct Mamba1StepWeights {
   const void *in_proj, *x_proj, *dt_proj, *out_proj;  // bf16 copies, as made by to_bf16
   bool just_made;  // made by the kernels just before (not to be read before waiting on them)
 };
+struct Mamba2StepWeights {
+  const void *in_proj, *out_proj;  // bf16 copies, as made by to_bf16
+  bool just_made;
+};
 // x_proj's sum over the blocks goes into this many copies (fewer blocks adding to one address).
 constexpr int kSumCopies = 8;
-struct Mamba1StepScratch {
+struct StepScratch {
   unsigned long long* barrier;  // zeroed once; the steps keep it consistent
-  float* dbc;  // >= kSumCopies (dt_rank + 2 d_state) floats, zeroed once; each step leaves it zero
-  float* y;    // >= d_inner floats
+  float* sums;                  // zeroed once; each step leaves it zero. Floats: step_sums_floats()
+  float* y;                     // >= d_inner floats
 };
+size_t step_sums_floats(const Mamba1StepParams& p);
+size_t step_sums_floats(const Mamba2StepParams& p);
 bool mamba1_steps_fit(const Mamba1StepParams* layers, int n);
 void mamba1_steps(const Mamba1StepParams* layers, const Mamba1StepWeights* w, int n,
-                  const Mamba1StepScratch& scratch);
+                  const StepScratch& scratch);
+bool mamba2_steps_fit(const Mamba2StepParams* layers, int n);
+void mamba2_steps(const Mamba2StepParams* layers, const Mamba2StepWeights* w, int n,
+                  const StepScratch& scratch);
 void fill_rows(float* c, int m, int n, int ldc, const float* bias, bool accumulate);
 // dst[r * cols + c] = bf16(src[r * ld + c]), round to nearest even
 void to_bf16(const float* src, void* dst, int64_t rows, int64_t cols, int64_t ld);

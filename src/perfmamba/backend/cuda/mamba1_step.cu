@@ -12,22 +12,13 @@
 #include <cstdlib>
 #include <memory>
 
-#include "perfmamba/backend/cuda/async_copy.cuh"
-#include "perfmamba/backend/cuda/bf16.cuh"
-#include "perfmamba/backend/cuda/block_gemv.cuh"
-#include "perfmamba/backend/cuda/chained_launch.cuh"
-#include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/device_info.hpp"
-#include "perfmamba/backend/cuda/grid_barrier.cuh"
 #include "perfmamba/backend/cuda/kernels.cuh"
-#include "perfmamba/backend/cuda/math.cuh"
+#include "perfmamba/backend/cuda/layer_step.cuh"
 
 namespace perfmamba::cuda {
 namespace {
-constexpr int kThreads = 512, kWarps = kThreads / 32;
-constexpr int kUnroll = 8;  // weight loads a lane issues per step (two steps in flight)
-template <bool kVec>
-using Gemv = BlockGemv<kVec, kUnroll, kWarps>;
+using namespace layer_step;
 
 // Shared memory of a block, in floats (each region starts 16-byte aligned).
 struct Layout {
@@ -56,35 +47,6 @@ struct StepArgs {
   bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
   Layout s;    // sized for the largest layer
 };
-
-__device__ __forceinline__ int share(int total, int part, int parts) {
-  return int(int64_t(total) * part / parts);
-}
-
-// Reads n floats (and adds n more from `add` where given) a thread at a time with all of a
-// batch's loads in flight (a plain loop issues one load, waits, then the next), handing each
-// value to f(i, v). The norm reads the residual and the last layer's output in one round trip.
-template <int kBatch = 8, class F>
-__device__ __forceinline__ void batched_sum(const float* src, const float* add, int n, F f) {
-  for (int base = 0; base < n; base += kBatch * kThreads) {
-    float v[kBatch], w[kBatch];
-#pragma unroll
-    for (int k = 0; k < kBatch; ++k) {
-      const int i = base + threadIdx.x + k * kThreads;
-      v[k] = i < n ? __ldcg(src + i) : 0.0f;  // may be another SM's write in this kernel: not L1
-      w[k] = i < n && add ? __ldcg(add + i) : 0.0f;
-    }
-#pragma unroll
-    for (int k = 0; k < kBatch; ++k) {
-      const int i = base + threadIdx.x + k * kThreads;
-      if (i < n) f(i, v[k] + w[k]);
-    }
-  }
-}
-template <int kBatch = 8, class F>
-__device__ __forceinline__ void batched_read(const float* src, int n, F f) {
-  batched_sum<kBatch>(src, nullptr, n, f);
-}
 
 // A layer's step for one block; the layers of a launch run one after the other, the grid meeting
 // between them. What the next layer reads first (weights, states) is requested before that
@@ -162,8 +124,7 @@ struct LayerStep {
 template <bool kVec>
 __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   const Mamba1StepParams& p = a.layer[l].p;
-  const int D = p.d_model, E = p.d_inner, N = p.d_state, R = p.dt_rank, J = R + 2 * N,
-            hist = p.d_conv - 1;
+  const int D = p.d_model, E = p.d_inner, N = p.d_state, R = p.dt_rank, J = R + 2 * N;
   const int c0 = this->c0(l), nc = this->nc(l);
   const int r0 = share(D, b, G), nr = share(D, b + 1, G) - r0;
   float *u = smem + L.vec, *hn = u + D, *ybuf = smem + L.vec;  // ybuf replaces u and hn
@@ -178,13 +139,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   const Gemv<kVec> in = in_proj(l);
 
   // Residual add and norm: each block needs all of u, so each computes it.
-  float ss = 0.0f;
-  batched_sum(p.residual, p.delta, D, [&](int i, float v) { hn[i] = v; });
-  for (int i = t; i < D; i += kThreads) ss += hn[i] * hn[i];
-  const float scale = rsqrtf(block_sum(ss) / float(D) + p.eps);
-  copies_done<2>();  // the norm weights (the groups of the other weights and the states may pend)
-  for (int i = t; i < D; i += kThreads) u[i] = round_bf16(u[i] * (hn[i] * scale));
-  __syncthreads();
+  residual_norm<2>(p.residual, p.delta, D, p.eps, u, hn);
 
   // in_proj: this block's x and z rows.
   in.run(u, part, cur);
@@ -198,14 +153,8 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   copies_done();  // the rest of this block's slices
   // Conv step with SiLU (the same sum order as the conv kernel), shifting the state.
   for (int i = t; i < nc; i += kThreads) {
-    const float* w = conv_w + i * p.d_conv;
-    const float x = xz[i];
-    float acc = (p.conv_bias ? conv_b[i] : 0.0f) + w[hist] * x;
-    for (int j = 0; j < hist; ++j) acc += w[j] * conv_s[j * nc + i];
-    for (int j = 0; j + 1 < hist; ++j)
-      p.conv_state[size_t(j) * E + c0 + i] = conv_s[(j + 1) * nc + i];
-    if (hist > 0) p.conv_state[size_t(hist - 1) * E + c0 + i] = x;
-    xc[i] = silu(acc);
+    xc[i] = conv_step(xz[i], conv_w + i * p.d_conv, p.conv_bias ? conv_b[i] : 0.0f, conv_s + i, nc,
+                      p.d_conv, p.conv_state + c0 + i, E);
     xcr[i] = round_bf16(xc[i]);  // x_proj's input
   }
   __syncthreads();
@@ -280,40 +229,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ float4 smem4[];
   typename Pieces<kVec>::T cur[kUnroll];
   const LayerStep<kVec> step{a, a.s, reinterpret_cast<float*>(smem4), cur};
-  if (a.early) step.stage_weights(0);
-  wait_for_previous();
-  if (!a.early) step.stage_weights(0);
-  step.stage_states(0);
-  for (int l = 0; l < a.layers; ++l) {
-    step.run(l);
-    if (l == 0) let_next_start();  // the next kernel may launch; it waits for this one to end
-    if (l + 1 < a.layers) {
-      const unsigned long long target = grid_arrive(a.barrier);  // out is complete after it
-      step.stage_weights(l + 1);
-      step.stage_states(l + 1);
-      grid_wait(a.barrier, target);
-    }
-  }
+  run_layers(step, a.layers, a.early, a.barrier);
 }
 
 bool vec_rows(const Mamba1StepParams& p) {
   return p.d_model % 8 == 0 && p.d_inner % 8 == 0 && p.dt_rank % 8 == 0;
-}
-
-int round4(int floats) {
-  return (floats + 3) / 4 * 4;
-}
-
-// Bytes of dynamic shared memory a block may have (opt-in), less the kernel's static 128 and
-// the block_sum scratch: 227 KiB on an H100.
-int smem_limit() {
-  static const int limit = [] {
-    int device = 0, bytes = 0;
-    PM_CUDA(cudaGetDevice(&device));
-    PM_CUDA(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    return bytes - 1024;
-  }();
-  return limit;
 }
 
 // The shared memory of a launch, sized for its largest layer (d_inner and d_state the largest of
@@ -324,12 +244,8 @@ Layout layout(const Mamba1StepParams& p, bool vec, int blocks) {
   const int nc = (p.d_inner + blocks - 1) / blocks, nr = (p.d_model + blocks - 1) / blocks;
   const int J = p.dt_rank + 2 * p.d_state;
   Layout s{};
-  int at = 0;
-  auto take = [&](int floats) {
-    const int start = at;
-    at += round4(floats);
-    return start;
-  };
+  Regions r;
+  const auto take = [&](int floats) { return r.take(floats); };
   s.vec = take(std::max(2 * p.d_model, p.d_inner));
   s.xz = take(2 * nc);
   s.xc = take(nc);
@@ -348,24 +264,8 @@ Layout layout(const Mamba1StepParams& p, bool vec, int blocks) {
   s.xw_ld = nc / 2 + 2;  // words covering nc columns from any start
   s.xw = take(J * s.xw_ld);
   s.dtw = take(nc * p.dt_rank / 2 + 2);
-  s.total = at;
+  s.total = r.at;
   return s;
-}
-
-template <bool kVec>
-int blocks_per_sm(size_t smem) {
-  static bool attr_set = [] {
-    return cudaFuncSetAttribute(mamba1_step_kernel<kVec>,
-                                cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                smem_limit()) == cudaSuccess;
-  }();
-  int n = 0;
-  if (!attr_set || cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, mamba1_step_kernel<kVec>,
-                                                                 kThreads, smem) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return n;
 }
 
 // The sizes a launch's layout is made for; false where the layers differ in more than d_inner
@@ -388,6 +288,10 @@ bool largest(const Mamba1StepParams* p, int n, Mamba1StepParams& out, bool& vec)
 
 }  // namespace
 
+size_t step_sums_floats(const Mamba1StepParams& p) {
+  return kSumCopies * (size_t(p.dt_rank) + 2 * size_t(p.d_state));
+}
+
 bool mamba1_steps_fit(const Mamba1StepParams* p, int n) {
   Mamba1StepParams big;
   bool vec = false;
@@ -395,11 +299,12 @@ bool mamba1_steps_fit(const Mamba1StepParams* p, int n) {
   const size_t smem = size_t(layout(big, vec, sm_count()).total) * 4;
   if (smem > size_t(smem_limit())) return false;
   // The grid barrier needs every block resident at once.
-  return (vec ? blocks_per_sm<true>(smem) : blocks_per_sm<false>(smem)) >= 1;
+  return (vec ? blocks_per_sm<mamba1_step_kernel<true>>(smem)
+              : blocks_per_sm<mamba1_step_kernel<false>>(smem)) >= 1;
 }
 
 void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
-                  const Mamba1StepScratch& scratch) {
+                  const StepScratch& scratch) {
   const int blocks = sm_count();
   for (int first = 0; first < n; first += kMaxLayers) {
     const int count = std::min(kMaxLayers, n - first);
@@ -417,7 +322,7 @@ void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
     }
     a->barrier = scratch.barrier;
     a->y = scratch.y;
-    a->dbc = scratch.dbc;
+    a->dbc = scratch.sums;
     a->s = layout(big, vec, blocks);
     const size_t smem = size_t(a->s.total) * 4;
     if (vec)

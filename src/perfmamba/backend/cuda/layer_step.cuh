@@ -1,0 +1,147 @@
+#pragma once
+// What the one-kernel decode steps of Mamba-1 (mamba1_step.cu) and Mamba-2 (mamba2_step.cu)
+// share: one 512-thread block per SM, the residual add and norm every block computes, the conv
+// step of a block's own channels, the kernel's walk over its layers with the grid meeting between
+// them, and the sizing of the launch (shared memory, whole grid resident).
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "perfmamba/backend/cuda/async_copy.cuh"
+#include "perfmamba/backend/cuda/block_gemv.cuh"
+#include "perfmamba/backend/cuda/chained_launch.cuh"
+#include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/grid_barrier.cuh"
+#include "perfmamba/backend/cuda/math.cuh"
+
+namespace perfmamba::cuda::layer_step {
+
+constexpr int kThreads = 512, kWarps = kThreads / 32;
+constexpr int kUnroll = 8;  // weight loads a lane issues per step (two steps in flight)
+template <bool kVec>
+using Gemv = BlockGemv<kVec, kUnroll, kWarps>;
+
+// Part `part` of `parts` near-equal pieces of [0, total): its start.
+__host__ __device__ __forceinline__ int share(int total, int part, int parts) {
+  return int(int64_t(total) * part / parts);
+}
+
+// Reads n floats (and adds n more from `add` where given) a thread at a time with all of a
+// batch's loads in flight (a plain loop issues one load, waits, then the next), handing each
+// value to f(i, v). The norm reads the residual and the last layer's output in one round trip.
+template <int kBatch = 8, class F>
+__device__ __forceinline__ void batched_sum(const float* src, const float* add, int n, F f) {
+  for (int base = 0; base < n; base += kBatch * kThreads) {
+    float v[kBatch], w[kBatch];
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int i = base + threadIdx.x + k * kThreads;
+      v[k] = i < n ? __ldcg(src + i) : 0.0f;  // may be another SM's write in this kernel: not L1
+      w[k] = i < n && add ? __ldcg(add + i) : 0.0f;
+    }
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      const int i = base + threadIdx.x + k * kThreads;
+      if (i < n) f(i, v[k] + w[k]);
+    }
+  }
+}
+template <int kBatch = 8, class F>
+__device__ __forceinline__ void batched_read(const float* src, int n, F f) {
+  batched_sum<kBatch>(src, nullptr, n, f);
+}
+
+// Residual add and RMSNorm of the layer's input, which every block needs whole: hn = residual
+// (+ delta), u (holding the norm weight, being copied in by the block's cp.async group
+// kPending + 1 from the latest) becomes the normalised row rounded to bf16 for in_proj.
+template <int kPending>
+__device__ __forceinline__ void residual_norm(const float* residual, const float* delta, int D,
+                                              float eps, float* u, float* hn) {
+  float ss = 0.0f;
+  batched_sum(residual, delta, D, [&](int i, float v) { hn[i] = v; });
+  for (int i = threadIdx.x; i < D; i += kThreads) ss += hn[i] * hn[i];
+  const float scale = rsqrtf(block_sum(ss) / float(D) + eps);
+  copies_done<kPending>();  // the norm weight (later groups may still be pending)
+  for (int i = threadIdx.x; i < D; i += kThreads) u[i] = round_bf16(u[i] * (hn[i] * scale));
+  __syncthreads();
+}
+
+// The causal conv of one channel for one new input x, with SiLU, in the conv kernel's sum order;
+// shifts the channel's history. w: its d_conv taps; hist: its d_conv - 1 past inputs, oldest
+// first, `stride` apart (shared memory); state: the same history in global memory, written back
+// shifted (`ld` apart).
+__device__ __forceinline__ float conv_step(float x, const float* w, float bias, const float* hist,
+                                           int stride, int d_conv, float* state, size_t ld) {
+  const int h = d_conv - 1;
+  float acc = bias + w[h] * x;
+  for (int j = 0; j < h; ++j) acc += w[j] * hist[j * stride];
+  for (int j = 0; j + 1 < h; ++j) state[j * ld] = hist[(j + 1) * stride];
+  if (h > 0) state[(h - 1) * ld] = x;
+  return silu(acc);
+}
+
+// The kernel's walk over its layers. Step: stage_weights(l) (requests the weights a layer reads
+// first; they depend on nothing before them, so they may load while the previous kernel
+// finishes), stage_states(l) (written by this layer's previous step: for the first layer, read
+// only after waiting on the kernel before) and run(l). What the next layer reads first is
+// requested before the grid meets between layers: like the layers' own barriers, the boundary
+// does not stop the stream of weights.
+template <class Step>
+__device__ __forceinline__ void run_layers(const Step& step, int layers, bool early,
+                                           unsigned long long* barrier) {
+  if (early) step.stage_weights(0);
+  wait_for_previous();
+  if (!early) step.stage_weights(0);
+  step.stage_states(0);
+  for (int l = 0; l < layers; ++l) {
+    step.run(l);
+    if (l == 0) let_next_start();  // the next kernel may launch; it waits for this one to end
+    if (l + 1 < layers) {
+      const unsigned long long target = grid_arrive(barrier);  // out is complete after it
+      step.stage_weights(l + 1);
+      step.stage_states(l + 1);
+      grid_wait(barrier, target);
+    }
+  }
+}
+
+// Shared memory regions of a block, in floats, each starting 16-byte aligned.
+struct Regions {
+  int at = 0;
+  int take(int floats) {
+    const int start = at;
+    at += (floats + 3) / 4 * 4;
+    return start;
+  }
+};
+
+// Bytes of dynamic shared memory a block may have (opt-in), less the kernels' static 128 and
+// the block_sum scratch: 227 KiB on an H100.
+inline int smem_limit() {
+  static const int limit = [] {
+    int device = 0, bytes = 0;
+    PM_CUDA(cudaGetDevice(&device));
+    PM_CUDA(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    return bytes - 1024;
+  }();
+  return limit;
+}
+
+// Blocks of kKernel an SM holds with `smem` bytes of shared memory (0 where it cannot run). The
+// grid barriers need every block resident at once.
+template <auto kKernel>
+int blocks_per_sm(size_t smem) {
+  static const bool attr_set =
+      cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_limit()) ==
+      cudaSuccess;
+  int n = 0;
+  if (smem > size_t(smem_limit()) || !attr_set ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kKernel, kThreads, smem) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace perfmamba::cuda::layer_step
