@@ -353,7 +353,7 @@ class CudaBackend final : public Backend {
       size_t need_sums = 0, need_y = 0;
       for (int i = 0; i < n; ++i) {
         need_sums = std::max(need_sums, cuda::step_sums_floats(layers[i]));
-        need_y = std::max(need_y, size_t(layers[i].d_inner));
+        need_y = std::max(need_y, cuda::step_y_floats(layers[i]));
       }
       if (need_sums <= sums && need_y <= y) return true;
       if (capturing) return false;

@@ -35,11 +35,13 @@ struct Mamba2StepWeights {
 constexpr int kSumCopies = 8;
 struct StepScratch {
   unsigned long long* barrier;  // zeroed once; the steps keep it consistent
-  float* sums;                  // zeroed once; each step leaves it zero. Floats: step_sums_floats()
-  float* y;                     // >= d_inner floats
+  float* sums;  // zeroed once; Mamba-1's steps leave it zero. Floats: step_sums_floats()
+  float* y;     // floats: step_y_floats()
 };
 size_t step_sums_floats(const Mamba1StepParams& p);
 size_t step_sums_floats(const Mamba2StepParams& p);
+size_t step_y_floats(const Mamba1StepParams& p);
+size_t step_y_floats(const Mamba2StepParams& p);
 bool mamba1_steps_fit(const Mamba1StepParams* layers, int n);
 void mamba1_steps(const Mamba1StepParams* layers, const Mamba1StepWeights* w, int n,
                   const StepScratch& scratch);

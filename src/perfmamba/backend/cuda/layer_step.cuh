@@ -89,19 +89,20 @@ __device__ __forceinline__ float conv_step(float x, const float* w, float bias, 
 // does not stop the stream of weights.
 template <class Step>
 __device__ __forceinline__ void run_layers(const Step& step, int layers, bool early,
-                                           unsigned long long* barrier) {
+                                           GridBarrier& barrier) {
   if (early) step.stage_weights(0);
   wait_for_previous();
+  barrier.start();
   if (!early) step.stage_weights(0);
   step.stage_states(0);
   for (int l = 0; l < layers; ++l) {
     step.run(l);
     if (l == 0) let_next_start();  // the next kernel may launch; it waits for this one to end
     if (l + 1 < layers) {
-      const unsigned long long target = grid_arrive(barrier);  // out is complete after it
+      barrier.arrive();  // out is complete after it
       step.stage_weights(l + 1);
       step.stage_states(l + 1);
-      grid_wait(barrier, target);
+      barrier.wait();
     }
   }
 }

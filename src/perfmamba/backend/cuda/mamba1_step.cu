@@ -15,6 +15,7 @@
 #include "perfmamba/backend/cuda/device_info.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/layer_step.cuh"
+#include "perfmamba/backend/cuda/step_trace.cuh"
 
 namespace perfmamba::cuda {
 namespace {
@@ -44,6 +45,7 @@ struct StepArgs {
   float* y;    // [d_inner] the gated scan output, for every block's out_proj
   float* dbc;  // kSumCopies x [dt_rank + 2 d_state]: x_proj's output, summed over blocks; zero
                // between layers
+  unsigned long long* trace;  // phase stamps (a measuring build; see step_trace.cuh)
   bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
   Layout s;    // sized for the largest layer
 };
@@ -59,6 +61,7 @@ struct LayerStep {
   const Layout& L;
   float* smem;
   T (&cur)[kUnroll];
+  GridBarrier& bar;
   const int t = threadIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, G = gridDim.x,
             b = blockIdx.x;
 
@@ -139,7 +142,9 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   const Gemv<kVec> in = in_proj(l);
 
   // Residual add and norm: each block needs all of u, so each computes it.
+  stamp(a.trace, l, 0);
   residual_norm<2>(p.residual, p.delta, D, p.eps, u, hn);
+  stamp(a.trace, l, 1);
 
   // in_proj: this block's x and z rows.
   in.run(u, part, cur);
@@ -150,6 +155,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   }
   __syncthreads();
 
+  stamp(a.trace, l, 2);
   copies_done();  // the rest of this block's slices
   // Conv step with SiLU (the same sum order as the conv kernel), shifting the state.
   for (int i = t; i < nc; i += kThreads) {
@@ -169,7 +175,10 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     for (int i = 0; i < nc; ++i) acc = fmaf(bf16_lo(row[i]), xcr[i], acc);
     atomicAdd(a.dbc + (b % kSumCopies) * J + j, acc);
   }
-  grid_wait(a.barrier, grid_arrive(a.barrier));
+  stamp(a.trace, l, 3);
+  bar.arrive();
+  bar.wait();
+  stamp(a.trace, l, 4);
   for (int j = t; j < J; j += kThreads) {
     float v[kSumCopies], sum = 0.0f;
 #pragma unroll
@@ -209,18 +218,22 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   }
 
   const Gemv<kVec> outp{static_cast<const T*>(a.layer[l].out_proj), E / kElems, nr, nr, r0, r0};
-  const unsigned long long target = grid_arrive(a.barrier);
+  stamp(a.trace, l, 5);
+  bar.arrive();
   outp.prefetch(cur);  // out_proj's first rows load while the grid gathers
-  grid_wait(a.barrier, target);
+  bar.wait();
 
+  stamp(a.trace, l, 6);
   batched_read(a.y, E, [&](int i, float v) { ybuf[i] = round_bf16(v); });
   if (b == 0)  // every block has read the sum: zero it for the next layer
     for (int j = t; j < kSumCopies * J; j += kThreads) a.dbc[j] = 0.0f;
   __syncthreads();
+  stamp(a.trace, l, 7);
   outp.run(ybuf, part, cur);
   __syncthreads();
   for (int i = t; i < nr; i += kThreads)
     p.out[r0 + i] = outp.total(part, i) + (p.out_proj_bias ? p.out_proj_bias[r0 + i] : 0.0f);
+  stamp(a.trace, l, 8);
 }
 
 template <bool kVec>
@@ -228,8 +241,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     mamba1_step_kernel(const __grid_constant__ StepArgs a) {
   extern __shared__ float4 smem4[];
   typename Pieces<kVec>::T cur[kUnroll];
-  const LayerStep<kVec> step{a, a.s, reinterpret_cast<float*>(smem4), cur};
-  run_layers(step, a.layers, a.early, a.barrier);
+  GridBarrier bar{a.barrier};
+  const LayerStep<kVec> step{a, a.s, reinterpret_cast<float*>(smem4), cur, bar};
+  run_layers(step, a.layers, a.early, bar);
 }
 
 bool vec_rows(const Mamba1StepParams& p) {
@@ -291,6 +305,9 @@ bool largest(const Mamba1StepParams* p, int n, Mamba1StepParams& out, bool& vec)
 size_t step_sums_floats(const Mamba1StepParams& p) {
   return kSumCopies * (size_t(p.dt_rank) + 2 * size_t(p.d_state));
 }
+size_t step_y_floats(const Mamba1StepParams& p) {
+  return size_t(p.d_inner);
+}
 
 bool mamba1_steps_fit(const Mamba1StepParams* p, int n) {
   Mamba1StepParams big;
@@ -324,11 +341,18 @@ void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
     a->y = scratch.y;
     a->dbc = scratch.sums;
     a->s = layout(big, vec, blocks);
+    a->trace = trace_stamps(count, blocks);
     const size_t smem = size_t(a->s.total) * 4;
     if (vec)
       launch_chained(mamba1_step_kernel<true>, blocks, kThreads, smem, "mamba1 layer steps", *a);
     else
       launch_chained(mamba1_step_kernel<false>, blocks, kThreads, smem, "mamba1 layer steps", *a);
+    static const char* const phases[kTracePhases] = {"start",     "norm",
+                                                     "in_proj",   "conv, x_proj; arrive 1",
+                                                     "barrier 1", "dt_proj, scan; arrive 2",
+                                                     "barrier 2", "y read",
+                                                     "out_proj"};
+    print_trace("mamba1 layer steps", phases, count, blocks);
   }
 }
 

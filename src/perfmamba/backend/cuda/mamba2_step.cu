@@ -18,6 +18,7 @@
 #include "perfmamba/backend/cuda/device_info.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/layer_step.cuh"
+#include "perfmamba/backend/cuda/step_trace.cuh"
 
 namespace perfmamba::cuda {
 namespace {
@@ -25,7 +26,7 @@ using namespace layer_step;
 
 // Shared memory of a block, in floats (each region starts 16-byte aligned).
 struct Layout {
-  int vec, zv, xc, bcd, part, rstd, ssb;                                          // work
+  int vec, zv, xc, bcd, part, rstd;                                               // work
   int conv_wx, conv_bx, conv_sx, conv_ws, conv_bs, conv_ss, state, heads, gnorm;  // staged slices
   int total;
 };
@@ -41,9 +42,11 @@ struct StepArgs {
   LayerArgs layer[kMaxLayers];
   int layers;
   unsigned long long* barrier;
-  float* y;    // [d_inner] y * silu(z), before the norm's scale: every block's out_proj input
-  float* bcd;  // [2 n_groups d_state + n_heads]: B and C after the conv, then Δ
-  float* ss;   // [blocks, n_groups]: each block's sums of squares of its part of y
+  // [d_inner] y * silu(z), before the norm's scale (every block's out_proj input), then
+  // [blocks, n_groups] each block's sums of squares of its part of y: read in one round trip.
+  float* y;
+  float* bcd;                 // [2 n_groups d_state + n_heads]: B and C after the conv, then Δ
+  unsigned long long* trace;  // phase stamps (a measuring build; see step_trace.cuh)
   bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
   Layout s;    // sized for the largest layer
 };
@@ -64,6 +67,7 @@ struct LayerStep {
   const Layout& L;
   float* smem;
   T (&cur)[kUnroll];
+  GridBarrier& bar;
   const int t = threadIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grid = gridDim.x,
             b = blockIdx.x;
 
@@ -146,14 +150,16 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   const int r0 = share(D, b, grid), nr = share(D, b + 1, grid) - r0;
   float *u = smem + L.vec, *hn = u + D, *ybuf = smem + L.vec;  // ybuf replaces u and hn
   float *v = smem + L.zv, *z = v + nc, *xc = smem + L.xc, *bcd = smem + L.bcd,
-        *part = smem + L.part, *rstd = smem + L.rstd, *ssb = smem + L.ssb;
+        *part = smem + L.part, *rstd = smem + L.rstd, *ssb = ybuf + E;
   const float *A = smem + L.heads, *skip = A + H, *dt_bias = A + 2 * H, *gnorm = smem + L.gnorm,
               *state = smem + L.state;
   const float* bias = p.in_proj_bias;
   const Gemv<kVec> in = in_proj(l);
   const int split = this->split(in, l);
 
+  stamp(a.trace, l, 0);
   residual_norm<2>(p.residual, p.delta, D, p.eps, u, hn);
+  stamp(a.trace, l, 1);
 
   // The shared rows: B and C through the conv, Δ through softplus, published for every block.
   in.run(u, part, cur, split, 0, split);
@@ -170,7 +176,8 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
       a.bcd[s] = d;
     }
   }
-  const unsigned long long shared_ready = grid_arrive(a.barrier);
+  stamp(a.trace, l, 2);
+  bar.arrive();  // the shared rows are published: waited for after this block's own rows
 
   // This block's x and z rows, then the conv of its x.
   in.run(u, part, cur, split, split);
@@ -181,12 +188,14 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     xc[i] = conv_step(x, smem + L.conv_wx + i * K, p.conv_bias ? smem[L.conv_bx + i] : 0.0f,
                       smem + L.conv_sx + i, nc, K, p.conv_state + c0 + i, CD);
   }
-  grid_wait(a.barrier, shared_ready);
+  stamp(a.trace, l, 3);
+  bar.wait();
   batched_read(a.bcd, S, [&](int i, float val) { bcd[i] = val; });
   if (b == 0 && p.delta)
     for (int i = t; i < D; i += kThreads) p.residual[i] = hn[i];  // every block has read it
   __syncthreads();
 
+  stamp(a.trace, l, 4);
   // SSD step: a warp a channel, lanes over the states; then the D skip and the gate.
   const int heads_per_group = H / G;
   for (int i = warp; i < nc; i += kWarps) {
@@ -210,17 +219,19 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     float ss = 0.0f;
     for (int c = lo + lane; c < hi; c += 32) ss += v[c - c0] * v[c - c0];
     ss = warp_sum(ss);
-    if (lane == 0) a.ss[b * G + g] = ss;
+    if (lane == 0) a.y[E + b * G + g] = ss;
   }
 
   const Gemv<kVec> outp{static_cast<const T*>(a.layer[l].out_proj), E / kElems, nr, nr, r0, r0};
-  const unsigned long long y_ready = grid_arrive(a.barrier);
+  stamp(a.trace, l, 5);
+  bar.arrive();
   outp.prefetch(cur);  // out_proj's first rows load while the grid gathers
-  grid_wait(a.barrier, y_ready);
+  bar.wait();
+  stamp(a.trace, l, 6);
 
-  // The gated norm: every block's sums (in block order: reproducible) and all of y.
-  for (int i = t; i < grid * G; i += kThreads) ssb[i] = __ldcg(a.ss + i);
-  batched_read(a.y, E, [&](int i, float val) { ybuf[i] = val; });
+  // The gated norm: all of y and every block's sums (in block order: reproducible), in one
+  // round trip up to 8192 values.
+  batched_read<16>(a.y, E + grid * G, [&](int i, float val) { ybuf[i] = val; });
   __syncthreads();
   for (int g = warp; g < G; g += kWarps) {
     float ss = 0.0f;
@@ -232,10 +243,12 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   for (int i = t; i < E; i += kThreads)
     ybuf[i] = round_bf16(gnorm[i] * (ybuf[i] * rstd[i / group_size]));
   __syncthreads();
+  stamp(a.trace, l, 7);
   outp.run(ybuf, part, cur);
   __syncthreads();
   for (int i = t; i < nr; i += kThreads)
     p.out[r0 + i] = outp.total(part, i) + (p.out_proj_bias ? p.out_proj_bias[r0 + i] : 0.0f);
+  stamp(a.trace, l, 8);
 }
 
 template <bool kVec>
@@ -243,8 +256,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     mamba2_step_kernel(const __grid_constant__ StepArgs a) {
   extern __shared__ float4 smem4[];
   typename Pieces<kVec>::T cur[kUnroll];
-  const LayerStep<kVec> step{a, a.s, reinterpret_cast<float*>(smem4), cur};
-  run_layers(step, a.layers, a.early, a.barrier);
+  GridBarrier bar{a.barrier};
+  const LayerStep<kVec> step{a, a.s, reinterpret_cast<float*>(smem4), cur, bar};
+  run_layers(step, a.layers, a.early, bar);
 }
 
 // The largest sizes of a launch's layers (d_inner, d_state, n_heads may differ: pruned layers);
@@ -278,13 +292,12 @@ Layout layout(const Mamba2StepParams& p, bool vec, int blocks) {
             ns = per_block(2 * p.n_groups * p.d_state + p.n_heads), K = p.d_conv;
   Layout s{};
   Regions r;
-  s.vec = r.take(std::max(2 * p.d_model, p.d_inner));
+  s.vec = r.take(std::max(2 * p.d_model, p.d_inner + blocks * p.n_groups));
   s.zv = r.take(2 * nc);
   s.xc = r.take(nc);
   s.bcd = r.take(2 * p.n_groups * p.d_state + p.n_heads);
   s.part = r.take(std::max((ns + 2 * nc) * chunks(p.d_model), nr * chunks(p.d_inner)));
   s.rstd = r.take(p.n_groups);
-  s.ssb = r.take(blocks * p.n_groups);
   s.conv_wx = r.take(nc * K);
   s.conv_bx = r.take(nc);
   s.conv_sx = r.take(nc * (K - 1));
@@ -301,7 +314,10 @@ Layout layout(const Mamba2StepParams& p, bool vec, int blocks) {
 }  // namespace
 
 size_t step_sums_floats(const Mamba2StepParams& p) {
-  return size_t(shared_rows(p)) + size_t(sm_count()) * p.n_groups;
+  return size_t(shared_rows(p));
+}
+size_t step_y_floats(const Mamba2StepParams& p) {
+  return size_t(p.d_inner) + size_t(sm_count()) * p.n_groups;
 }
 
 bool mamba2_steps_fit(const Mamba2StepParams* p, int n) {
@@ -333,15 +349,23 @@ void mamba2_steps(const Mamba2StepParams* p, const Mamba2StepWeights* w, int n,
     a->barrier = scratch.barrier;
     a->y = scratch.y;
     a->bcd = scratch.sums;
-    int shared = 0;  // the most shared rows of a layer: the sums of squares follow them
-    for (int i = 0; i < count; ++i) shared = std::max(shared, shared_rows(p[first + i]));
-    a->ss = scratch.sums + shared;
     a->s = layout(big, vec, blocks);
+    a->trace = trace_stamps(count, blocks);
     const size_t smem = size_t(a->s.total) * 4;
     if (vec)
       launch_chained(mamba2_step_kernel<true>, blocks, kThreads, smem, "mamba2 layer steps", *a);
     else
       launch_chained(mamba2_step_kernel<false>, blocks, kThreads, smem, "mamba2 layer steps", *a);
+    static const char* const phases[kTracePhases] = {"start",
+                                                     "norm",
+                                                     "shared rows; arrive 1",
+                                                     "own rows, conv",
+                                                     "barrier 1, B C dt read",
+                                                     "SSD; arrive 2",
+                                                     "barrier 2",
+                                                     "gated norm",
+                                                     "out_proj"};
+    print_trace("mamba2 layer steps", phases, count, blocks);
   }
 }
 
