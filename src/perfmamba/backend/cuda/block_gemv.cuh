@@ -26,6 +26,17 @@ struct Pieces<true> {
     const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
     return dot8(w, v, acc);
   }
+  // acc[e] += w[e] y
+  __device__ __forceinline__ static void axpy(const T& w, float y, float (&acc)[8]) {
+    acc[0] = fmaf(bf16_lo(w.x), y, acc[0]);
+    acc[1] = fmaf(bf16_hi(w.x), y, acc[1]);
+    acc[2] = fmaf(bf16_lo(w.y), y, acc[2]);
+    acc[3] = fmaf(bf16_hi(w.y), y, acc[3]);
+    acc[4] = fmaf(bf16_lo(w.z), y, acc[4]);
+    acc[5] = fmaf(bf16_hi(w.z), y, acc[5]);
+    acc[6] = fmaf(bf16_lo(w.w), y, acc[6]);
+    acc[7] = fmaf(bf16_hi(w.w), y, acc[7]);
+  }
 };
 template <>
 struct Pieces<false> {
@@ -34,6 +45,9 @@ struct Pieces<false> {
   __device__ __forceinline__ static T zero() { return 0; }
   __device__ __forceinline__ static float dot(const T& w, const float* x, float acc) {
     return fmaf(bf16_lo(w), x[0], acc);
+  }
+  __device__ __forceinline__ static void axpy(const T& w, float y, float (&acc)[1]) {
+    acc[0] = fmaf(bf16_lo(w), y, acc[0]);
   }
 };
 
@@ -105,6 +119,50 @@ struct BlockGemv {
     float s = 0.0f;
     for (int q = 0; q < chunks(); ++q) s += part[r * chunks() + q];
     return s;
+  }
+};
+
+// A block's own columns of a weight matrix times their inputs: part[g][r] = sum over the g-th
+// group of kGroup columns c of W[r][c0 + c] y[c], for every row r. W is read as its transposed
+// copy, whose rows (one per column of W) are contiguous. An item is one piece of the output (16
+// bytes of a row of W^T, or one bf16) for one group: its kGroup loads go out together, the next
+// item's while the current one is summed. Summing the groups and adding the result into the
+// grid's output is left to the caller.
+template <bool kVec, int kGroup, int kThreads>
+struct ColumnGemv {
+  using P = Pieces<kVec>;
+  using T = typename P::T;
+  const T* wt;  // row c0 of the transposed matrix
+  int pieces;   // pieces of a row of W^T (its length / P::kElems)
+  int cols;     // this block's columns
+  __device__ __forceinline__ int groups() const { return (cols + kGroup - 1) / kGroup; }
+  __device__ __forceinline__ int items() const { return pieces * groups(); }
+  __device__ __forceinline__ void fetch(int k, T (&v)[kGroup]) const {
+    const int piece = k % pieces, g0 = (k / pieces) * kGroup;
+#pragma unroll
+    for (int u = 0; u < kGroup; ++u)
+      v[u] = g0 + u < cols ? __ldcs(wt + size_t(g0 + u) * pieces + piece) : P::zero();
+  }
+  __device__ __forceinline__ void prefetch(T (&v)[kGroup]) const {
+    if (int(threadIdx.x) < items()) fetch(threadIdx.x, v);
+  }
+  // y: this block's inputs (shared memory, rounded to bf16); part: groups() x (pieces * kElems).
+  __device__ __forceinline__ void run(const float* y, float* part, T (&cur)[kGroup]) const {
+    const int n = items();
+    for (int k = threadIdx.x; k < n; k += kThreads) {
+      T next[kGroup];
+      if (k + kThreads < n) fetch(k + kThreads, next);
+      const int piece = k % pieces, group = k / pieces, g0 = group * kGroup;
+      float acc[P::kElems] = {};
+#pragma unroll
+      for (int u = 0; u < kGroup; ++u)
+        if (g0 + u < cols) P::axpy(cur[u], y[g0 + u], acc);
+      float* out = part + (size_t(group) * pieces + piece) * P::kElems;
+#pragma unroll
+      for (int e = 0; e < P::kElems; ++e) out[e] = acc[e];
+#pragma unroll
+      for (int u = 0; u < kGroup; ++u) cur[u] = next[u];
+    }
   }
 };
 

@@ -17,7 +17,28 @@ __global__ void to_bf16_kernel(const float* src, __nv_bfloat16* dst, int64_t row
     dst[i] = __float2bfloat16_rn(src[r * ld + c]);
   }
 }
+// 32 x 32 tiles through shared memory, so that both the reads and the writes are whole rows.
+__global__ void to_bf16_transposed_kernel(const float* src, __nv_bfloat16* dst, int64_t rows, int64_t cols) {
+  __shared__ float tile[32][33];
+  const int64_t r0 = int64_t(blockIdx.y) * 32, c0 = int64_t(blockIdx.x) * 32;
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int64_t r = r0 + i, c = c0 + threadIdx.x;
+    if (r < rows && c < cols) tile[i][threadIdx.x] = src[r * cols + c];
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int64_t c = c0 + i, r = r0 + threadIdx.x;
+    if (r < rows && c < cols) dst[c * rows + r] = __float2bfloat16_rn(tile[threadIdx.x][i]);
+  }
+}
 }  // namespace
+
+void to_bf16_transposed(const float* src, void* dst, int64_t rows, int64_t cols) {
+  if (!rows || !cols) return;
+  const dim3 grid(unsigned((cols + 31) / 32), unsigned((rows + 31) / 32));
+  to_bf16_transposed_kernel<<<grid, dim3(32, 8)>>>(src, static_cast<__nv_bfloat16*>(dst), rows, cols);
+  check_launch("to_bf16_transposed");
+}
 
 void to_bf16(const float* src, void* dst, int64_t rows, int64_t cols, int64_t ld) {
   const int64_t total = rows * cols;

@@ -165,11 +165,13 @@ class CudaBackend final : public Backend {
             (precision_ == GemmPrecision::BF16 ? " (bf16 GEMMs)" : "");
     if (precision_ == GemmPrecision::BF16)
       cache().listen(this, [this](void* p) {
-        auto it = bf16_weights_.find(static_cast<const float*>(p));
-        if (it == bf16_weights_.end()) return;
-        void* copy = it->second.data;
-        bf16_weights_.erase(it);
-        cache().free(copy);
+        for (auto* copies : {&bf16_weights_, &bf16_transposed_}) {
+          auto it = copies->find(static_cast<const float*>(p));
+          if (it == copies->end()) continue;
+          void* copy = it->second.data;
+          copies->erase(it);
+          cache().free(copy);
+        }
       });
   }
   ~CudaBackend() override {
@@ -180,6 +182,7 @@ class CudaBackend final : public Backend {
       for (void* p : store.all) cudaFree(p);
     if (range_open_) nvtxRangePop();
     for (auto& [key, copy] : bf16_weights_) cache().free(copy.data);
+    for (auto& [key, copy] : bf16_transposed_) cache().free(copy.data);
     if (bf16_input_) cache().free(bf16_input_);
     cublasDestroy(blas_);
   }
@@ -241,7 +244,7 @@ class CudaBackend final : public Backend {
       w[i].in_proj = bf16_weight(p.in_proj, 2 * E * D, &made);
       w[i].x_proj = bf16_weight(p.x_proj, (size_t(p.dt_rank) + 2 * size_t(p.d_state)) * E, &made);
       w[i].dt_proj = bf16_weight(p.dt_proj, E * size_t(p.dt_rank), &made);
-      w[i].out_proj = bf16_weight(p.out_proj, D * E, &made);
+      w[i].out_proj_t = bf16_weight_transposed(p.out_proj, D, E, &made);
     }
     for (auto& wi : w) wi.just_made = made;  // conversions queued: wait before reading any
     cuda::mamba1_steps(layers, w.data(), n, step_scratch_[0].view);
@@ -279,13 +282,14 @@ class CudaBackend final : public Backend {
     std::vector<void*> reserved = cache().end_reserve();
     // A bf16 weight copy first made while recording was only recorded, never filled: drop it
     // (and the graph, whose replays would convert it every time) so plain GEMMs make it anew.
-    for (const float* w : made_while_capturing_) {
-      auto it = bf16_weights_.find(w);
-      if (it == bf16_weights_.end()) continue;
-      reserved.push_back(it->second.data);
-      bf16_weights_.erase(it);
-      err = err == cudaSuccess ? cudaErrorNotReady : err;
-    }
+    for (const float* w : made_while_capturing_)
+      for (auto* copies : {&bf16_weights_, &bf16_transposed_}) {
+        auto it = copies->find(w);
+        if (it == copies->end()) continue;
+        reserved.push_back(it->second.data);
+        copies->erase(it);
+        err = err == cudaSuccess ? cudaErrorNotReady : err;
+      }
     made_while_capturing_.clear();
     if (bf16_input_) {  // the graph's GEMMs read this scratch: it goes with the graph
       reserved.push_back(bf16_input_);
@@ -316,6 +320,20 @@ class CudaBackend final : public Backend {
     void* copy = cache().alloc(count * 2);
     cuda::to_bf16(w, copy, 1, int64_t(count), int64_t(count));
     bf16_weights_[w] = {copy, count};
+    if (capturing_) made_while_capturing_.push_back(w);
+    return copy;
+  }
+  // The same for the transposed copy of a [rows, cols] weight (the fused Mamba-1 step reads
+  // out_proj a channel's column at a time).
+  const void* bf16_weight_transposed(const float* w, size_t rows, size_t cols, bool* made) {
+    const size_t count = rows * cols;
+    auto it = bf16_transposed_.find(w);
+    if (it != bf16_transposed_.end() && it->second.count == count) return it->second.data;
+    *made = true;
+    if (it != bf16_transposed_.end()) cache().free(it->second.data);
+    void* copy = cache().alloc(count * 2);
+    cuda::to_bf16_transposed(w, copy, int64_t(rows), int64_t(cols));
+    bf16_transposed_[w] = {copy, count};
     if (capturing_) made_while_capturing_.push_back(w);
     return copy;
   }
@@ -363,7 +381,7 @@ class CudaBackend final : public Backend {
       void* base = nullptr;
       PM_CUDA(cudaMalloc(&base, kCounterBytes + (sums + y) * 4));
       all.push_back(base);
-      PM_CUDA(cudaMemset(base, 0, kCounterBytes + sums * 4));
+      PM_CUDA(cudaMemset(base, 0, kCounterBytes + (sums + y) * 4));
       auto* bytes = static_cast<char*>(base);
       view = {reinterpret_cast<unsigned long long*>(bytes),
               reinterpret_cast<float*>(bytes + kCounterBytes),
@@ -381,6 +399,7 @@ class CudaBackend final : public Backend {
   std::string name_;
   bool range_open_ = false;
   std::unordered_map<const float*, Bf16Copy> bf16_weights_;
+  std::unordered_map<const float*, Bf16Copy> bf16_transposed_;
   bool capturing_ = false;
   std::vector<const float*> made_while_capturing_;
   void* bf16_input_ = nullptr;

@@ -24,7 +24,8 @@ void gemv_bf16(const GemmParams& p, const void* w_bf16, bool w_just_made);
 // mamba1_step.cu, mamba2_step.cu). fits: false where the sizes need more shared memory than a
 // block has or the device cannot hold the whole grid at once; the ops then run one by one.
 struct Mamba1StepWeights {
-  const void *in_proj, *x_proj, *dt_proj, *out_proj;  // bf16 copies, as made by to_bf16
+  const void *in_proj, *x_proj, *dt_proj;  // bf16 copies, as made by to_bf16
+  const void* out_proj_t;                  // bf16 copy of out_proj transposed: [d_inner, d_model]
   bool just_made;  // made by the kernels just before (not to be read before waiting on them)
 };
 struct Mamba2StepWeights {
@@ -36,7 +37,7 @@ constexpr int kSumCopies = 8;
 struct StepScratch {
   unsigned long long* barrier;  // zeroed once; the steps keep it consistent
   float* sums;  // zeroed once; Mamba-1's steps leave it zero. Floats: step_sums_floats()
-  float* y;     // floats: step_y_floats()
+  float* y;     // zeroed once; Mamba-1's steps leave it zero. Floats: step_y_floats()
 };
 size_t step_sums_floats(const Mamba1StepParams& p);
 size_t step_sums_floats(const Mamba2StepParams& p);
@@ -51,5 +52,7 @@ void mamba2_steps(const Mamba2StepParams* layers, const Mamba2StepWeights* w, in
 void fill_rows(float* c, int m, int n, int ldc, const float* bias, bool accumulate);
 // dst[r * cols + c] = bf16(src[r * ld + c]), round to nearest even
 void to_bf16(const float* src, void* dst, int64_t rows, int64_t cols, int64_t ld);
+// dst[c * rows + r] = bf16(src[r * cols + c]): the transposed copy
+void to_bf16_transposed(const float* src, void* dst, int64_t rows, int64_t cols);
 
 }  // namespace perfmamba::cuda

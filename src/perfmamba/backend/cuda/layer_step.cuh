@@ -21,6 +21,18 @@ constexpr int kThreads = 512, kWarps = kThreads / 32;
 constexpr int kUnroll = 8;  // weight loads a lane issues per step (two steps in flight)
 template <bool kVec>
 using Gemv = BlockGemv<kVec, kUnroll, kWarps>;
+constexpr int kColumnGroup = kUnroll;  // a column GEMV's item: loads in the same registers
+template <bool kVec>
+using Columns = ColumnGemv<kVec, kColumnGroup, kThreads>;
+
+// out[0..3] += v with one vector reduction where the device has it (sm_90), else four.
+__device__ __forceinline__ void add4(float* out, float4 v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float4*>(out), v);
+#else
+  atomicAdd(out, v.x), atomicAdd(out + 1, v.y), atomicAdd(out + 2, v.z), atomicAdd(out + 3, v.w);
+#endif
+}
 
 // Part `part` of `parts` near-equal pieces of [0, total): its start.
 __host__ __device__ __forceinline__ int share(int total, int part, int parts) {
@@ -84,9 +96,9 @@ __device__ __forceinline__ float conv_step(float x, const float* w, float bias, 
 // The kernel's walk over its layers. Step: stage_weights(l) (requests the weights a layer reads
 // first; they depend on nothing before them, so they may load while the previous kernel
 // finishes), stage_states(l) (written by this layer's previous step: for the first layer, read
-// only after waiting on the kernel before) and run(l). What the next layer reads first is
-// requested before the grid meets between layers: like the layers' own barriers, the boundary
-// does not stop the stream of weights.
+// only after waiting on the kernel before), run(l) and finish(last) after the last layer. What the
+// next layer reads first is requested before the grid meets between layers: like the layers' own
+// barriers, the boundary does not stop the stream of weights.
 template <class Step>
 __device__ __forceinline__ void run_layers(const Step& step, int layers, bool early,
                                            GridBarrier& barrier) {
@@ -105,6 +117,7 @@ __device__ __forceinline__ void run_layers(const Step& step, int layers, bool ea
       barrier.wait();
     }
   }
+  step.finish(layers - 1);
 }
 
 // Shared memory regions of a block, in floats, each starting 16-byte aligned.

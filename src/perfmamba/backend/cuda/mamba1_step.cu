@@ -3,10 +3,11 @@
 // is 7 kernels, and each boundary leaves the memory system idle through a ramp and a tail: on an
 // H100 the in_proj GEMV of mamba-1.4b streamed at 1.83 TB/s on its own where the lm head reached
 // 2.78, and the small ops cost 4-9 us each in fixed latency. Here one block per SM owns a slice
-// of the channels from in_proj to the scan (a channel's x and z rows, conv, Δ, states and gate
-// are all its own), so the grid meets only twice a layer: after x_proj (its output sums every
-// channel) and before out_proj (its input is every channel), and once between layers. A block
-// requests the weights it needs next before it waits at such a barrier.
+// of the channels from in_proj to out_proj (a channel's x and z rows, conv, Δ, states, gate and
+// out_proj column are all its own), so the grid meets only twice a layer: after x_proj (its
+// output sums every channel) and between layers. x_proj's and out_proj's partial products are
+// added into the grid's sums (two of each, alternating by layer, so that one can be zeroed while
+// the other fills). A block requests the weights it needs next before it waits at a barrier.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -23,7 +24,7 @@ using namespace layer_step;
 
 // Shared memory of a block, in floats (each region starts 16-byte aligned).
 struct Layout {
-  int vec, xz, xc, xcr, dbc, delta, part, prod;  // work
+  int vec, xz, xc, xcr, dbc, delta, part, prod, cpart;  // work
   int conv_w, conv_b, conv_s, A, state, dt_bias, skip, xw,
       dtw;    // staged copies of this block's slices
   int xw_ld;  // x_proj slice: words (bf16 pairs) a row
@@ -35,16 +36,21 @@ constexpr int kMaxLayers =
 
 struct LayerArgs {
   Mamba1StepParams p;
-  const void *in_proj, *x_proj, *dt_proj, *out_proj;  // bf16 copies
+  const void *in_proj, *x_proj, *dt_proj;  // bf16 copies
+  const void* out_proj_t;                  // bf16 copy, transposed: [d_inner, d_model]
 };
 
 struct StepArgs {
   LayerArgs layer[kMaxLayers];
   int layers;
   unsigned long long* barrier;
-  float* y;    // [d_inner] the gated scan output, for every block's out_proj
-  float* dbc;  // kSumCopies x [dt_rank + 2 d_state]: x_proj's output, summed over blocks; zero
-               // between layers
+  // Two [d_model] sums of out_proj's partial products, layer l adding into outs + (l & 1) *
+  // d_model; zero before a layer adds into it (and when the launch ends).
+  float* outs;
+  // Two kSumCopies x [dt_rank + 2 d_state] sums of x_proj's partial products (dbc_stride
+  // apart), used the same way.
+  float* dbc;
+  int dbc_stride;
   unsigned long long* trace;  // phase stamps (a measuring build; see step_trace.cuh)
   bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
   Layout s;    // sized for the largest layer
@@ -65,7 +71,7 @@ struct LayerStep {
   const int t = threadIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, G = gridDim.x,
             b = blockIdx.x;
 
-  // This block's channels [c0, c0 + nc) and out_proj rows [r0, r0 + nr) of layer l.
+  // This block's channels [c0, c0 + nc) of layer l.
   __device__ __forceinline__ int c0(int l) const { return share(a.layer[l].p.d_inner, b, G); }
   __device__ __forceinline__ int nc(int l) const {
     return share(a.layer[l].p.d_inner, b + 1, G) - c0(l);
@@ -121,6 +127,25 @@ struct LayerStep {
     copies_group();
   }
 
+  // Zeroes the sums layer l added into, once every block has read them (block 0 only).
+  __device__ __forceinline__ void zero_sums(int l) const {
+    const Mamba1StepParams& p = a.layer[l].p;
+    float* out = a.outs + (l & 1) * p.d_model;
+    float* sums = a.dbc + (l & 1) * a.dbc_stride;
+    for (int i = t; i < p.d_model; i += kThreads) out[i] = 0.0f;
+    for (int i = t; i < a.dbc_stride; i += kThreads) sums[i] = 0.0f;
+  }
+  // After the last layer: its out into p.out (the model's buffer), and the sums left zero.
+  __device__ __forceinline__ void finish(int last) const {
+    bar.arrive();
+    bar.wait();
+    if (b != 0) return;
+    const Mamba1StepParams& p = a.layer[last].p;
+    batched_read(a.outs + (last & 1) * p.d_model, p.d_model, [&](int i, float v) { p.out[i] = v; });
+    __syncthreads();
+    zero_sums(last);  // the layer before's were zeroed during this one
+  }
+
   __device__ __forceinline__ void run(int l) const;
 };
 
@@ -129,21 +154,24 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   const Mamba1StepParams& p = a.layer[l].p;
   const int D = p.d_model, E = p.d_inner, N = p.d_state, R = p.dt_rank, J = R + 2 * N;
   const int c0 = this->c0(l), nc = this->nc(l);
-  const int r0 = share(D, b, G), nr = share(D, b + 1, G) - r0;
-  float *u = smem + L.vec, *hn = u + D, *ybuf = smem + L.vec;  // ybuf replaces u and hn
+  float *u = smem + L.vec, *hn = u + D;
   float *xz = smem + L.xz, *xc = smem + L.xc, *xcr = smem + L.xcr, *dbc = smem + L.dbc,
         *delta = smem + L.delta;
-  float *part = smem + L.part, *prod = smem + L.prod;
+  float *part = smem + L.part, *prod = smem + L.prod, *cpart = smem + L.cpart;
+  float* sums = a.dbc + (l & 1) * a.dbc_stride;
   float *conv_w = smem + L.conv_w, *conv_b = smem + L.conv_b, *conv_s = smem + L.conv_s;
   float *A = smem + L.A, *state = smem + L.state, *dt_bias = smem + L.dt_bias,
         *skip = smem + L.skip;
   const uint32_t* xw = reinterpret_cast<const uint32_t*>(smem + L.xw);
   const uint32_t* dtw = reinterpret_cast<const uint32_t*>(smem + L.dtw);
   const Gemv<kVec> in = in_proj(l);
+  const Columns<kVec> outp{static_cast<const T*>(a.layer[l].out_proj_t) + size_t(c0) * (D / kElems),
+                           D / kElems, nc};
 
   // Residual add and norm: each block needs all of u, so each computes it.
   stamp(a.trace, l, 0);
-  residual_norm<2>(p.residual, p.delta, D, p.eps, u, hn);
+  const float* delta_in = l == 0 ? p.delta : a.outs + ((l - 1) & 1) * D;
+  residual_norm<2>(p.residual, delta_in, D, p.eps, u, hn);
   stamp(a.trace, l, 1);
 
   // in_proj: this block's x and z rows.
@@ -173,23 +201,27 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
         reinterpret_cast<const unsigned short*>(xw + j * L.xw_ld) + (int64_t(j) * E + c0) % 2;
     float acc = 0.0f;
     for (int i = 0; i < nc; ++i) acc = fmaf(bf16_lo(row[i]), xcr[i], acc);
-    atomicAdd(a.dbc + (b % kSumCopies) * J + j, acc);
+    atomicAdd(sums + (b % kSumCopies) * J + j, acc);
   }
   stamp(a.trace, l, 3);
   bar.arrive();
+  outp.prefetch(cur);  // out_proj's first columns load while the grid gathers
   bar.wait();
   stamp(a.trace, l, 4);
   for (int j = t; j < J; j += kThreads) {
     float v[kSumCopies], sum = 0.0f;
 #pragma unroll
     for (int copy = 0; copy < kSumCopies; ++copy)
-      v[copy] = __ldcg(a.dbc + copy * J + j);  // other SMs' sums
+      v[copy] = __ldcg(sums + copy * J + j);  // other SMs' sums
 #pragma unroll
     for (int copy = 0; copy < kSumCopies; ++copy) sum += v[copy];  // copies in a fixed order
     dbc[j] = j < R ? round_bf16(sum) : sum;                        // dt_proj rounds its input
   }
-  if (b == 0 && p.delta)
-    for (int i = t; i < D; i += kThreads) p.residual[i] = hn[i];  // every block has read it
+  if (b == 0) {  // every block has read the residual and the sums of the layer before
+    if (delta_in)
+      for (int i = t; i < D; i += kThreads) p.residual[i] = hn[i];
+    if (l > 0) zero_sums(l - 1);
+  }
   __syncthreads();
   // dt_proj from the staged rows: a warp a channel, lanes over the rank.
   const unsigned short* dt_rows =
@@ -211,28 +243,37 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     prod[idx] = v * C[n];
   }
   __syncthreads();
+  float* y = xcr;  // out_proj's input: this block's channels of the gated scan output
   for (int i = t; i < nc; i += kThreads) {
-    float y = 0.0f;
-    for (int n = 0; n < N; ++n) y += prod[i * N + n];
-    a.y[c0 + i] = (y + skip[i] * xc[i]) * silu(xz[nc + i]);
+    float acc = 0.0f;
+    for (int n = 0; n < N; ++n) acc += prod[i * N + n];
+    y[i] = round_bf16((acc + skip[i] * xc[i]) * silu(xz[nc + i]));
   }
-
-  const Gemv<kVec> outp{static_cast<const T*>(a.layer[l].out_proj), E / kElems, nr, nr, r0, r0};
+  __syncthreads();
   stamp(a.trace, l, 5);
-  bar.arrive();
-  outp.prefetch(cur);  // out_proj's first rows load while the grid gathers
-  bar.wait();
 
+  // out_proj over this block's channels (columns), added into the grid's sum: no barrier waits
+  // for every channel's y. As with x_proj, the order of the additions varies from run to run.
+  outp.run(y, cpart, cur);
+  __syncthreads();
   stamp(a.trace, l, 6);
-  batched_read(a.y, E, [&](int i, float v) { ybuf[i] = round_bf16(v); });
-  if (b == 0)  // every block has read the sum: zero it for the next layer
-    for (int j = t; j < kSumCopies * J; j += kThreads) a.dbc[j] = 0.0f;
-  __syncthreads();
+  float* out = a.outs + (l & 1) * D;
+  const int groups = outp.groups();
+  const auto column_sum = [&](int r) {
+    float v = b == 0 && p.out_proj_bias ? p.out_proj_bias[r] : 0.0f;
+    for (int g = 0; g < groups; ++g) v += cpart[g * D + r];
+    return v;
+  };
+  if (D % 4 == 0) {
+    for (int r = 4 * t; r < D && nc > 0; r += 4 * kThreads)
+      add4(out + r,
+           make_float4(column_sum(r), column_sum(r + 1), column_sum(r + 2), column_sum(r + 3)));
+  } else {
+    for (int r = t; r < D && nc > 0; r += kThreads) atomicAdd(out + r, column_sum(r));
+  }
+  if (b == 0 && nc == 0 && p.out_proj_bias)  // the bias still goes in once
+    for (int r = t; r < D; r += kThreads) atomicAdd(out + r, p.out_proj_bias[r]);
   stamp(a.trace, l, 7);
-  outp.run(ybuf, part, cur);
-  __syncthreads();
-  for (int i = t; i < nr; i += kThreads)
-    p.out[r0 + i] = outp.total(part, i) + (p.out_proj_bias ? p.out_proj_bias[r0 + i] : 0.0f);
   stamp(a.trace, l, 8);
 }
 
@@ -255,19 +296,20 @@ bool vec_rows(const Mamba1StepParams& p) {
 Layout layout(const Mamba1StepParams& p, bool vec, int blocks) {
   const int kElems = vec ? 8 : 1, per_chunk = 32 * kUnroll * kElems;
   const auto chunks = [&](int k) { return (k + per_chunk - 1) / per_chunk; };
-  const int nc = (p.d_inner + blocks - 1) / blocks, nr = (p.d_model + blocks - 1) / blocks;
+  const int nc = (p.d_inner + blocks - 1) / blocks;
   const int J = p.dt_rank + 2 * p.d_state;
   Layout s{};
   Regions r;
   const auto take = [&](int floats) { return r.take(floats); };
-  s.vec = take(std::max(2 * p.d_model, p.d_inner));
+  s.vec = take(2 * p.d_model);
   s.xz = take(2 * nc);
   s.xc = take(nc);
   s.xcr = take(nc);
   s.dbc = take(J);
   s.delta = take(nc);
-  s.part = take(std::max(2 * nc * chunks(p.d_model), nr * chunks(p.d_inner)));
+  s.part = take(2 * nc * chunks(p.d_model));
   s.prod = take(nc * p.d_state);
+  s.cpart = take((nc + kColumnGroup - 1) / kColumnGroup * p.d_model);
   s.conv_w = take(nc * p.d_conv);
   s.conv_b = take(nc);
   s.conv_s = take(nc * (p.d_conv - 1));
@@ -303,10 +345,10 @@ bool largest(const Mamba1StepParams* p, int n, Mamba1StepParams& out, bool& vec)
 }  // namespace
 
 size_t step_sums_floats(const Mamba1StepParams& p) {
-  return kSumCopies * (size_t(p.dt_rank) + 2 * size_t(p.d_state));
+  return 2 * kSumCopies * (size_t(p.dt_rank) + 2 * size_t(p.d_state));
 }
 size_t step_y_floats(const Mamba1StepParams& p) {
-  return size_t(p.d_inner);
+  return 2 * size_t(p.d_model);
 }
 
 bool mamba1_steps_fit(const Mamba1StepParams* p, int n) {
@@ -333,13 +375,14 @@ void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
     a->early = true;
     for (int i = 0; i < count; ++i) {
       const Mamba1StepWeights& wi = w[first + i];
-      a->layer[i] = {p[first + i], wi.in_proj, wi.x_proj, wi.dt_proj, wi.out_proj};
+      a->layer[i] = {p[first + i], wi.in_proj, wi.x_proj, wi.dt_proj, wi.out_proj_t};
       // Conversions are done once the launch before has passed its wait.
       a->early = a->early && (first > 0 || !wi.just_made);
     }
     a->barrier = scratch.barrier;
-    a->y = scratch.y;
+    a->outs = scratch.y;
     a->dbc = scratch.sums;
+    a->dbc_stride = int(step_sums_floats(big) / 2);
     a->s = layout(big, vec, blocks);
     a->trace = trace_stamps(count, blocks);
     const size_t smem = size_t(a->s.total) * 4;
@@ -347,11 +390,10 @@ void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
       launch_chained(mamba1_step_kernel<true>, blocks, kThreads, smem, "mamba1 layer steps", *a);
     else
       launch_chained(mamba1_step_kernel<false>, blocks, kThreads, smem, "mamba1 layer steps", *a);
-    static const char* const phases[kTracePhases] = {"start",     "norm",
-                                                     "in_proj",   "conv, x_proj; arrive 1",
-                                                     "barrier 1", "dt_proj, scan; arrive 2",
-                                                     "barrier 2", "y read",
-                                                     "out_proj"};
+    static const char* const phases[kTracePhases] = {
+        "start",     "norm",          "in_proj",          "conv, x_proj; arrive 1",
+        "barrier 1", "dt_proj, scan", "out_proj columns", "out_proj sums added",
+        "end"};
     print_trace("mamba1 layer steps", phases, count, blocks);
   }
 }

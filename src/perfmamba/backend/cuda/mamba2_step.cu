@@ -137,6 +137,7 @@ struct LayerStep {
     copies_group();
   }
 
+  __device__ __forceinline__ void finish(int) const {}  // out_proj wrote out itself
   __device__ __forceinline__ void run(int l) const;
 };
 
