@@ -259,7 +259,7 @@ class CudaBackend final : public Backend {
       const Mamba2StepParams& p = layers[i];
       const size_t E = size_t(p.d_inner), D = size_t(p.d_model);
       w[i].in_proj = bf16_weight(p.in_proj, size_t(p.in_proj_rows()) * D, &made);
-      w[i].out_proj = bf16_weight(p.out_proj, D * E, &made);
+      w[i].out_proj_t = bf16_weight_transposed(p.out_proj, D, E, &made);
     }
     for (auto& wi : w) wi.just_made = made;
     cuda::mamba2_steps(layers, w.data(), n, step_scratch_[1].view);
@@ -357,8 +357,8 @@ class CudaBackend final : public Backend {
     return on && precision_ == GemmPrecision::BF16;
   }
 
-  // A fused step's scratch (one for each architecture: Mamba-1's sums must stay zero between
-  // steps, Mamba-2's are overwritten). A larger one replaces it when a layer needs more; the old
+  // A fused step's scratch (one for each architecture: their sums are laid out differently and
+  // must be zero between steps). A larger one replaces it when a layer needs more; the old
   // ones stay (graphs recorded earlier point at them) until the backend goes.
   struct StepScratchStore {
     cuda::StepScratch view{};
@@ -379,6 +379,7 @@ class CudaBackend final : public Backend {
       y = std::max(need_y, y);
       constexpr size_t kCounterBytes = 256;
       void* base = nullptr;
+      sums = (sums + 3) / 4 * 4;  // y starts 16-byte aligned (vector reductions)
       PM_CUDA(cudaMalloc(&base, kCounterBytes + (sums + y) * 4));
       all.push_back(base);
       PM_CUDA(cudaMemset(base, 0, kCounterBytes + (sums + y) * 4));

@@ -29,7 +29,8 @@ struct Mamba1StepWeights {
   bool just_made;  // made by the kernels just before (not to be read before waiting on them)
 };
 struct Mamba2StepWeights {
-  const void *in_proj, *out_proj;  // bf16 copies, as made by to_bf16
+  const void* in_proj;     // bf16 copy, as made by to_bf16
+  const void* out_proj_t;  // bf16 copy of out_proj transposed: [d_inner, d_model]
   bool just_made;
 };
 // x_proj's sum over the blocks goes into this many copies (fewer blocks adding to one address).

@@ -64,19 +64,25 @@ __device__ __forceinline__ void batched_read(const float* src, int n, F f) {
   batched_sum<kBatch>(src, nullptr, n, f);
 }
 
-// Residual add and RMSNorm of the layer's input, which every block needs whole: hn = residual
-// (+ delta), u (holding the norm weight, being copied in by the block's cp.async group
-// kPending + 1 from the latest) becomes the normalised row rounded to bf16 for in_proj.
+// RMSNorm of a row already in hn (shared memory): u (holding the norm weight, being copied in
+// by the block's cp.async group kPending + 1 from the latest) becomes the normalised row rounded
+// to bf16 for in_proj.
 template <int kPending>
-__device__ __forceinline__ void residual_norm(const float* residual, const float* delta, int D,
-                                              float eps, float* u, float* hn) {
+__device__ __forceinline__ void rms_scale(int D, float eps, float* u, const float* hn) {
   float ss = 0.0f;
-  batched_sum(residual, delta, D, [&](int i, float v) { hn[i] = v; });
   for (int i = threadIdx.x; i < D; i += kThreads) ss += hn[i] * hn[i];
   const float scale = rsqrtf(block_sum(ss) / float(D) + eps);
   copies_done<kPending>();  // the norm weight (later groups may still be pending)
   for (int i = threadIdx.x; i < D; i += kThreads) u[i] = round_bf16(u[i] * (hn[i] * scale));
   __syncthreads();
+}
+// Residual add and RMSNorm of the layer's input, which every block needs whole: hn = residual
+// (+ delta), then rms_scale.
+template <int kPending>
+__device__ __forceinline__ void residual_norm(const float* residual, const float* delta, int D,
+                                              float eps, float* u, float* hn) {
+  batched_sum(residual, delta, D, [&](int i, float v) { hn[i] = v; });
+  rms_scale<kPending>(D, eps, u, hn);
 }
 
 // The causal conv of one channel for one new input x, with SiLU, in the conv kernel's sum order;

@@ -4,13 +4,12 @@
 // this kernel follows).
 //
 // One block per SM owns a slice of the d_inner channels: their x and z rows of in_proj, their
-// conv, SSD states and gate. B, C and dt are inputs of every channel, so their in_proj rows (a
-// few per block) go first; the block convolves them, publishes them and arrives at the grid's
-// first barrier, and only waits on it after streaming its own rows, by which time every block has
-// long arrived. The gated norm needs each group's sum of squares: each block writes its own
-// partial sums (no atomics: the step is reproducible) and the grid meets again before out_proj,
-// whose input is every channel. Then once more between layers. So two meetings a layer are
-// exposed, against three for Mamba-1's x_proj.
+// conv, SSD states, gate and columns of out_proj. B, C and dt are inputs of every channel, so
+// their in_proj rows (a few per block) go first; the block convolves them, publishes them and
+// arrives at the grid's barrier, and only waits on it after streaming its own rows, by which time
+// every block has long arrived. out_proj's partial products (and the gated norm's sums of
+// squares) are added into the grid's sums; the norm's scale, which needs all of them, is applied
+// when the next layer reads out. So the grid meets once a layer in the open, between layers.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -26,25 +25,32 @@ using namespace layer_step;
 
 // Shared memory of a block, in floats (each region starts 16-byte aligned).
 struct Layout {
-  int vec, zv, xc, bcd, part, rstd;                                               // work
+  int vec, zv, xc, bcd, part, cpart, rstd;                                        // work
   int conv_wx, conv_bx, conv_sx, conv_ws, conv_bs, conv_ss, state, heads, gnorm;  // staged slices
   int total;
 };
 
-constexpr int kMaxLayers = 64;  // layers a launch runs (their arguments fill 13 of the 32 KiB)
+constexpr int kMaxLayers = 64;
+constexpr int kMaxGroups = 8;  // n_groups a launch takes (its partial outputs are per group)  //
+                               // layers a launch runs (their arguments fill 13 of the 32 KiB)
 
 struct LayerArgs {
   Mamba2StepParams p;
-  const void *in_proj, *out_proj;  // bf16 copies
+  const void* in_proj;     // bf16 copy
+  const void* out_proj_t;  // bf16 copy, transposed: [d_inner, d_model]
 };
 
 struct StepArgs {
   LayerArgs layer[kMaxLayers];
   int layers;
   unsigned long long* barrier;
-  // [d_inner] y * silu(z), before the norm's scale (every block's out_proj input), then
-  // [blocks, n_groups] each block's sums of squares of its part of y: read in one round trip.
-  float* y;
+  // Two sets (alternating by layer) of n_groups [d_model] sums of out_proj's partial products,
+  // one per norm group, before the gated norm's scale (out_stride floats a set).
+  float* outs;
+  int out_stride;
+  // Two sets of n_groups sums of squares of y * silu(z), for the gated norm's scale. Both kinds
+  // of sums are zero before a layer adds into them (and when the launch ends).
+  float* squares;
   float* bcd;                 // [2 n_groups d_state + n_heads]: B and C after the conv, then Δ
   unsigned long long* trace;  // phase stamps (a measuring build; see step_trace.cuh)
   bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
@@ -121,7 +127,7 @@ struct LayerStep {
     copy_async<kThreads>(smem + L.heads, p.A, H);
     copy_async<kThreads>(smem + L.heads + H, p.D, H);
     copy_async<kThreads>(smem + L.heads + 2 * H, p.dt_bias, H);
-    copy_async<kThreads>(smem + L.gnorm, p.gated_norm, E);
+    copy_async<kThreads>(smem + L.gnorm, p.gated_norm + c0, nc);
     copies_group();
   }
   __device__ __forceinline__ void stage_states(int l) const {
@@ -137,7 +143,70 @@ struct LayerStep {
     copies_group();
   }
 
-  __device__ __forceinline__ void finish(int) const {}  // out_proj wrote out itself
+  // Layer l's out, from its parts: Σ_g rstd_g S_g[i] + bias[i], rstd_g the gated norm's scale.
+  struct Out {
+    const float *sums, *squares, *bias;
+    int groups, group_size;
+    float eps;
+  };
+  __device__ __forceinline__ Out out_of(int l) const {
+    const Mamba2StepParams& p = a.layer[l].p;
+    return {a.outs + (l & 1) * a.out_stride,
+            a.squares + (l & 1) * kMaxGroups,
+            p.out_proj_bias,
+            p.n_groups,
+            p.d_inner / p.n_groups,
+            p.eps};
+  }
+  // hn[i] = residual[i] (if any) + out[i] for a layer's out, the loads of one group's sums, the
+  // residual and the squares in one round trip (more groups: one more each).
+  __device__ __forceinline__ void residual_add(const float* residual, const Out& o, int D,
+                                               float* hn) const {
+    float* rstd = smem + L.rstd;
+    const float squares = t < o.groups ? __ldcg(o.squares + t) : 0.0f;
+    constexpr int kBatch = 4;
+    for (int base = 0; base < D; base += kBatch * kThreads) {
+      float v[kBatch], q[kBatch];
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) {
+        const int i = base + t + k * kThreads;
+        v[k] =
+            i < D ? (residual ? __ldcg(residual + i) : 0.0f) + (o.bias ? o.bias[i] : 0.0f) : 0.0f;
+        q[k] = i < D ? __ldcg(o.sums + i) : 0.0f;
+      }
+      if (base == 0) {
+        if (t < o.groups) rstd[t] = rsqrtf(squares / float(o.group_size) + o.eps);
+        __syncthreads();
+      }
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k) v[k] += rstd[0] * q[k];
+      for (int g = 1; g < o.groups; ++g)
+#pragma unroll
+        for (int k = 0; k < kBatch; ++k) {
+          const int i = base + t + k * kThreads;
+          v[k] += i < D ? rstd[g] * __ldcg(o.sums + size_t(g) * D + i) : 0.0f;
+        }
+#pragma unroll
+      for (int k = 0; k < kBatch; ++k)
+        if (base + t + k * kThreads < D) hn[base + t + k * kThreads] = v[k];
+    }
+  }
+  // Zeroes the sums layer l added into, once every block has read them (block 0 only).
+  __device__ __forceinline__ void zero_sums(int l) const {
+    float* sums = a.outs + (l & 1) * a.out_stride;
+    for (int i = t; i < a.out_stride; i += kThreads) sums[i] = 0.0f;
+    if (t < kMaxGroups) a.squares[(l & 1) * kMaxGroups + t] = 0.0f;
+  }
+  // After the last layer: its out into p.out (the model's buffer), and the sums left zero.
+  __device__ __forceinline__ void finish(int last) const {
+    bar.arrive();
+    bar.wait();
+    if (b != 0) return;
+    const Mamba2StepParams& p = a.layer[last].p;
+    residual_add(nullptr, out_of(last), p.d_model, p.out);
+    __syncthreads();
+    zero_sums(last);  // the layer before's were zeroed during this one
+  }
   __device__ __forceinline__ void run(int l) const;
 };
 
@@ -148,10 +217,9 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
             K = p.d_conv, GN = G * N, S = shared_rows(p), group_size = E / G;
   const size_t CD = conv_dim(p);
   const int c0 = this->c0(l), nc = this->nc(l), s0 = this->s0(l), ns = this->ns(l);
-  const int r0 = share(D, b, grid), nr = share(D, b + 1, grid) - r0;
-  float *u = smem + L.vec, *hn = u + D, *ybuf = smem + L.vec;  // ybuf replaces u and hn
+  float *u = smem + L.vec, *hn = u + D;
   float *v = smem + L.zv, *z = v + nc, *xc = smem + L.xc, *bcd = smem + L.bcd,
-        *part = smem + L.part, *rstd = smem + L.rstd, *ssb = ybuf + E;
+        *part = smem + L.part, *cpart = smem + L.cpart;
   const float *A = smem + L.heads, *skip = A + H, *dt_bias = A + 2 * H, *gnorm = smem + L.gnorm,
               *state = smem + L.state;
   const float* bias = p.in_proj_bias;
@@ -159,7 +227,12 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   const int split = this->split(in, l);
 
   stamp(a.trace, l, 0);
-  residual_norm<2>(p.residual, p.delta, D, p.eps, u, hn);
+  if (l == 0) {
+    residual_norm<2>(p.residual, p.delta, D, p.eps, u, hn);
+  } else {
+    residual_add(p.residual, out_of(l - 1), D, hn);
+    rms_scale<2>(D, p.eps, u, hn);
+  }
   stamp(a.trace, l, 1);
 
   // The shared rows: B and C through the conv, Δ through softplus, published for every block.
@@ -189,11 +262,23 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     xc[i] = conv_step(x, smem + L.conv_wx + i * K, p.conv_bias ? smem[L.conv_bx + i] : 0.0f,
                       smem + L.conv_sx + i, nc, K, p.conv_state + c0 + i, CD);
   }
+  // out_proj's columns of this block's first norm group: the first loads go out now.
+  const int first_group = nc > 0 ? c0 / group_size : 0,
+            last_group = nc > 0 ? (c0 + nc - 1) / group_size : -1;
+  const auto columns = [&](int g) {
+    const int lo = max(c0, g * group_size), hi = min(c0 + nc, (g + 1) * group_size);
+    return Columns<kVec>{static_cast<const T*>(a.layer[l].out_proj_t) + size_t(lo) * (D / kElems),
+                         D / kElems, hi - lo};
+  };
+  columns(first_group).prefetch(cur);
   stamp(a.trace, l, 3);
   bar.wait();
   batched_read(a.bcd, S, [&](int i, float val) { bcd[i] = val; });
-  if (b == 0 && p.delta)
-    for (int i = t; i < D; i += kThreads) p.residual[i] = hn[i];  // every block has read it
+  if (b == 0) {  // every block has read the residual and the sums of the layer before
+    if (l > 0 || p.delta)
+      for (int i = t; i < D; i += kThreads) p.residual[i] = hn[i];
+    if (l > 0) zero_sums(l - 1);
+  }
   __syncthreads();
 
   stamp(a.trace, l, 4);
@@ -213,42 +298,47 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     if (lane == 0) v[i] = (acc + skip[h] * x) * silu(z[i]);
   }
   __syncthreads();
-  for (int i = t; i < nc; i += kThreads) a.y[c0 + i] = v[i];
-  // The gated norm's sums of squares, this block's part of each group (zero where it has none).
-  for (int g = warp; g < G; g += kWarps) {
+  // The gated norm's sums of squares, this block's part of each group, added into the grid's.
+  for (int g = first_group + warp; g <= last_group; g += kWarps) {
     const int lo = max(c0, g * group_size), hi = min(c0 + nc, (g + 1) * group_size);
     float ss = 0.0f;
     for (int c = lo + lane; c < hi; c += 32) ss += v[c - c0] * v[c - c0];
     ss = warp_sum(ss);
-    if (lane == 0) a.y[E + b * G + g] = ss;
+    if (lane == 0) atomicAdd(a.squares + (l & 1) * kMaxGroups + g, ss);
   }
-
-  const Gemv<kVec> outp{static_cast<const T*>(a.layer[l].out_proj), E / kElems, nr, nr, r0, r0};
+  __syncthreads();  // v is read above and rewritten below
+  // out_proj's input before the norm's scale, which needs every block's sums: the scale goes
+  // into the sum instead (out = rstd_g W_g (w y_g) for each group), applied when out is read.
+  for (int i = t; i < nc; i += kThreads) v[i] = round_bf16(gnorm[i] * v[i]);
+  __syncthreads();
   stamp(a.trace, l, 5);
-  bar.arrive();
-  outp.prefetch(cur);  // out_proj's first rows load while the grid gathers
-  bar.wait();
-  stamp(a.trace, l, 6);
 
-  // The gated norm: all of y and every block's sums (in block order: reproducible), in one
-  // round trip up to 8192 values.
-  batched_read<16>(a.y, E + grid * G, [&](int i, float val) { ybuf[i] = val; });
-  __syncthreads();
-  for (int g = warp; g < G; g += kWarps) {
-    float ss = 0.0f;
-    for (int j = lane; j < grid; j += 32) ss += ssb[j * G + g];
-    ss = warp_sum(ss);
-    if (lane == 0) rstd[g] = rsqrtf(ss / float(group_size) + p.eps);
+  // out_proj over this block's channels (columns), group by group, added into the grid's sums:
+  // no barrier waits for every channel's y. The additions' order varies from run to run, so the
+  // step may differ in the last bits (PERFMAMBA_CUDA_FUSED=0 is reproducible).
+  for (int g = first_group; g <= last_group; ++g) {
+    const Columns<kVec> cols = columns(g);
+    if (g > first_group) cols.prefetch(cur);
+    cols.run(v + (max(c0, g * group_size) - c0), cpart, cur);
+    __syncthreads();
+    stamp(a.trace, l, 6);
+    float* out = a.outs + (l & 1) * a.out_stride + size_t(g) * D;
+    const int groups = cols.groups();
+    const auto column_sum = [&](int r) {
+      float sum = 0.0f;
+      for (int q = 0; q < groups; ++q) sum += cpart[q * D + r];
+      return sum;
+    };
+    if (D % 4 == 0) {
+      for (int r = 4 * t; r < D; r += 4 * kThreads)
+        add4(out + r,
+             make_float4(column_sum(r), column_sum(r + 1), column_sum(r + 2), column_sum(r + 3)));
+    } else {
+      for (int r = t; r < D; r += kThreads) atomicAdd(out + r, column_sum(r));
+    }
+    __syncthreads();  // cpart is written again by the next group
   }
-  __syncthreads();
-  for (int i = t; i < E; i += kThreads)
-    ybuf[i] = round_bf16(gnorm[i] * (ybuf[i] * rstd[i / group_size]));
-  __syncthreads();
   stamp(a.trace, l, 7);
-  outp.run(ybuf, part, cur);
-  __syncthreads();
-  for (int i = t; i < nr; i += kThreads)
-    p.out[r0 + i] = outp.total(part, i) + (p.out_proj_bias ? p.out_proj_bias[r0 + i] : 0.0f);
   stamp(a.trace, l, 8);
 }
 
@@ -272,7 +362,7 @@ bool largest(const Mamba2StepParams* p, int n, Mamba2StepParams& out, bool& vec)
     const Mamba2StepParams& q = p[i];
     if (q.d_model <= 0 || q.d_inner <= 0 || q.d_state <= 0 || q.n_heads <= 0 || q.head_dim <= 0 ||
         q.n_groups <= 0 || q.d_conv <= 0 || q.n_heads * q.head_dim != q.d_inner ||
-        q.n_heads % q.n_groups != 0)
+        q.n_heads % q.n_groups != 0 || q.n_groups > kMaxGroups)
       return false;
     if (q.d_model != out.d_model || q.n_groups != out.n_groups || q.d_conv != out.d_conv)
       return false;
@@ -289,16 +379,17 @@ Layout layout(const Mamba2StepParams& p, bool vec, int blocks) {
   const int per_chunk = 32 * kUnroll * (vec ? 8 : 1);
   const auto chunks = [&](int k) { return (k + per_chunk - 1) / per_chunk; };
   const auto per_block = [&](int total) { return (total + blocks - 1) / blocks; };
-  const int nc = per_block(p.d_inner), nr = per_block(p.d_model),
-            ns = per_block(2 * p.n_groups * p.d_state + p.n_heads), K = p.d_conv;
+  const int nc = per_block(p.d_inner), ns = per_block(2 * p.n_groups * p.d_state + p.n_heads),
+            K = p.d_conv;
   Layout s{};
   Regions r;
-  s.vec = r.take(std::max(2 * p.d_model, p.d_inner + blocks * p.n_groups));
+  s.vec = r.take(2 * p.d_model);
   s.zv = r.take(2 * nc);
   s.xc = r.take(nc);
   s.bcd = r.take(2 * p.n_groups * p.d_state + p.n_heads);
-  s.part = r.take(std::max((ns + 2 * nc) * chunks(p.d_model), nr * chunks(p.d_inner)));
-  s.rstd = r.take(p.n_groups);
+  s.part = r.take((ns + 2 * nc) * chunks(p.d_model));
+  s.cpart = r.take((nc + kColumnGroup - 1) / kColumnGroup * p.d_model);
+  s.rstd = r.take(kMaxGroups);
   s.conv_wx = r.take(nc * K);
   s.conv_bx = r.take(nc);
   s.conv_sx = r.take(nc * (K - 1));
@@ -307,7 +398,7 @@ Layout layout(const Mamba2StepParams& p, bool vec, int blocks) {
   s.conv_ss = r.take(ns * (K - 1));
   s.state = r.take(nc * p.d_state);
   s.heads = r.take(3 * p.n_heads);
-  s.gnorm = r.take(p.d_inner);
+  s.gnorm = r.take(nc);
   s.total = r.at;
   return s;
 }
@@ -318,7 +409,7 @@ size_t step_sums_floats(const Mamba2StepParams& p) {
   return size_t(shared_rows(p));
 }
 size_t step_y_floats(const Mamba2StepParams& p) {
-  return size_t(p.d_inner) + size_t(sm_count()) * p.n_groups;
+  return 2 * (size_t(p.n_groups) * p.d_model + kMaxGroups);
 }
 
 bool mamba2_steps_fit(const Mamba2StepParams* p, int n) {
@@ -343,12 +434,14 @@ void mamba2_steps(const Mamba2StepParams* p, const Mamba2StepWeights* w, int n,
     a->early = true;
     for (int i = 0; i < count; ++i) {
       const Mamba2StepWeights& wi = w[first + i];
-      a->layer[i] = {p[first + i], wi.in_proj, wi.out_proj};
+      a->layer[i] = {p[first + i], wi.in_proj, wi.out_proj_t};
       // Conversions are done once the launch before has passed its wait.
       a->early = a->early && (first > 0 || !wi.just_made);
     }
     a->barrier = scratch.barrier;
-    a->y = scratch.y;
+    a->out_stride = big.n_groups * big.d_model;
+    a->outs = scratch.y;
+    a->squares = scratch.y + 2 * size_t(a->out_stride);
     a->bcd = scratch.sums;
     a->s = layout(big, vec, blocks);
     a->trace = trace_stamps(count, blocks);
@@ -362,10 +455,10 @@ void mamba2_steps(const Mamba2StepParams* p, const Mamba2StepWeights* w, int n,
                                                      "shared rows; arrive 1",
                                                      "own rows, conv",
                                                      "barrier 1, B C dt read",
-                                                     "SSD; arrive 2",
-                                                     "barrier 2",
-                                                     "gated norm",
-                                                     "out_proj"};
+                                                     "SSD, gate",
+                                                     "out_proj columns",
+                                                     "out_proj sums added",
+                                                     "end"};
     print_trace("mamba2 layer steps", phases, count, blocks);
   }
 }
