@@ -5,15 +5,19 @@
 // them, and the sizing of the launch (shared memory, whole grid resident).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "perfmamba/backend/cuda/async_copy.cuh"
 #include "perfmamba/backend/cuda/block_gemv.cuh"
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/device_info.hpp"
 #include "perfmamba/backend/cuda/grid_barrier.cuh"
 #include "perfmamba/backend/cuda/math.cuh"
+#include "perfmamba/backend/cuda/step_trace.cuh"
 
 namespace perfmamba::cuda::layer_step {
 
@@ -126,6 +130,38 @@ __device__ __forceinline__ void run_layers(const Step& step, int layers, bool ea
   step.finish(layers - 1);
 }
 
+// What a block's layer step holds in either kernel: the launch's arguments, the shared memory
+// layout and memory, the registers of the weight loads in flight, the grid's barrier, and where
+// the block is. Args has layer[l].p.d_inner, barrier, layers, early, s (the Layout) and trace.
+template <bool kVec, class Args, class Layout>
+struct BlockStep {
+  using T = typename Pieces<kVec>::T;
+  static constexpr int kElems = Pieces<kVec>::kElems;
+  const Args& a;
+  const Layout& L;
+  float* smem;
+  T (&cur)[kUnroll];
+  GridBarrier& bar;
+  const int t = threadIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grid = gridDim.x,
+            b = blockIdx.x;
+
+  // This block's channels [c0, c0 + nc) of layer l.
+  __device__ __forceinline__ int c0(int l) const { return share(a.layer[l].p.d_inner, b, grid); }
+  __device__ __forceinline__ int nc(int l) const {
+    return share(a.layer[l].p.d_inner, b + 1, grid) - c0(l);
+  }
+};
+
+// The one-kernel step: a block per SM, Step (a BlockStep) running the launch's layers in turn.
+template <class Step, class Args>
+__global__ void __launch_bounds__(kThreads, 1) layer_steps_kernel(const __grid_constant__ Args a) {
+  extern __shared__ float4 smem4[];
+  typename Step::T cur[kUnroll];
+  GridBarrier bar{a.barrier};
+  const Step step{{a, a.s, reinterpret_cast<float*>(smem4), cur, bar}};
+  run_layers(step, a.layers, a.early, bar);
+}
+
 // Shared memory regions of a block, in floats, each starting 16-byte aligned.
 struct Regions {
   int at = 0;
@@ -162,6 +198,34 @@ int blocks_per_sm(size_t smem) {
     return 0;
   }
   return n;
+}
+
+// Whether the kernel of Step<vec> runs with `smem` bytes of shared memory, a block on every SM.
+template <template <bool> class Step, class Args>
+bool grid_fits(bool vec, size_t smem) {
+  return (vec ? blocks_per_sm<layer_steps_kernel<Step<true>, Args>>(smem)
+              : blocks_per_sm<layer_steps_kernel<Step<false>, Args>>(smem)) >= 1;
+}
+
+// Runs n layers in launches of up to max_layers: fill(args, first, count, blocks) sets a
+// launch's layers and sizes (args.s) and says whether all its rows take 16-byte loads.
+template <template <bool> class Step, class Args, class Fill>
+void launch_layer_steps(int n, int max_layers, const char* what,
+                        const char* const (&phases)[kTracePhases], Fill fill) {
+  const int blocks = sm_count();
+  for (int first = 0; first < n; first += max_layers) {
+    const int count = std::min(max_layers, n - first);
+    auto a = std::make_unique<Args>();  // over 10 KiB: not on the stack
+    a->layers = count;
+    const bool vec = fill(*a, first, count, blocks);
+    a->trace = trace_stamps(count, blocks);
+    const size_t smem = size_t(a->s.total) * 4;
+    if (vec)
+      launch_chained(layer_steps_kernel<Step<true>, Args>, blocks, kThreads, smem, what, *a);
+    else
+      launch_chained(layer_steps_kernel<Step<false>, Args>, blocks, kThreads, smem, what, *a);
+    print_trace(what, phases, count, blocks);
+  }
 }
 
 }  // namespace perfmamba::cuda::layer_step

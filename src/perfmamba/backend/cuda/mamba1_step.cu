@@ -60,22 +60,12 @@ struct StepArgs {
 // between them. What the next layer reads first (weights, states) is requested before that
 // meeting: like the layers' own barriers, the boundary does not stop the stream of weights.
 template <bool kVec>
-struct LayerStep {
-  using T = typename Pieces<kVec>::T;
-  static constexpr int kElems = Pieces<kVec>::kElems;
-  const StepArgs& a;
-  const Layout& L;
-  float* smem;
-  T (&cur)[kUnroll];
-  GridBarrier& bar;
-  const int t = threadIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, G = gridDim.x,
-            b = blockIdx.x;
+struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
+  using Base = BlockStep<kVec, StepArgs, Layout>;
+  using Base::kElems, Base::a, Base::L, Base::smem, Base::cur, Base::bar, Base::t, Base::warp,
+      Base::lane, Base::grid, Base::b, Base::c0, Base::nc;
+  using typename Base::T;
 
-  // This block's channels [c0, c0 + nc) of layer l.
-  __device__ __forceinline__ int c0(int l) const { return share(a.layer[l].p.d_inner, b, G); }
-  __device__ __forceinline__ int nc(int l) const {
-    return share(a.layer[l].p.d_inner, b + 1, G) - c0(l);
-  }
   __device__ __forceinline__ Gemv<kVec> in_proj(int l) const {
     const Mamba1StepParams& p = a.layer[l].p;
     return {static_cast<const T*>(a.layer[l].in_proj),
@@ -277,16 +267,6 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   stamp(a.trace, l, 8);
 }
 
-template <bool kVec>
-__global__ void __launch_bounds__(kThreads, 1)
-    mamba1_step_kernel(const __grid_constant__ StepArgs a) {
-  extern __shared__ float4 smem4[];
-  typename Pieces<kVec>::T cur[kUnroll];
-  GridBarrier bar{a.barrier};
-  const LayerStep<kVec> step{a, a.s, reinterpret_cast<float*>(smem4), cur, bar};
-  run_layers(step, a.layers, a.early, bar);
-}
-
 bool vec_rows(const Mamba1StepParams& p) {
   return p.d_model % 8 == 0 && p.d_inner % 8 == 0 && p.dt_rank % 8 == 0;
 }
@@ -358,44 +338,35 @@ bool mamba1_steps_fit(const Mamba1StepParams* p, int n) {
   const size_t smem = size_t(layout(big, vec, sm_count()).total) * 4;
   if (smem > size_t(smem_limit())) return false;
   // The grid barrier needs every block resident at once.
-  return (vec ? blocks_per_sm<mamba1_step_kernel<true>>(smem)
-              : blocks_per_sm<mamba1_step_kernel<false>>(smem)) >= 1;
+  return grid_fits<LayerStep, StepArgs>(vec, smem);
 }
 
 void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
                   const StepScratch& scratch) {
-  const int blocks = sm_count();
-  for (int first = 0; first < n; first += kMaxLayers) {
-    const int count = std::min(kMaxLayers, n - first);
-    Mamba1StepParams big;
-    bool vec = false;
-    largest(p + first, count, big, vec);
-    auto a = std::make_unique<StepArgs>();  // 15 KiB: not on the stack
-    a->layers = count;
-    a->early = true;
-    for (int i = 0; i < count; ++i) {
-      const Mamba1StepWeights& wi = w[first + i];
-      a->layer[i] = {p[first + i], wi.in_proj, wi.x_proj, wi.dt_proj, wi.out_proj_t};
-      // Conversions are done once the launch before has passed its wait.
-      a->early = a->early && (first > 0 || !wi.just_made);
-    }
-    a->barrier = scratch.barrier;
-    a->outs = scratch.y;
-    a->dbc = scratch.sums;
-    a->dbc_stride = int(step_sums_floats(big) / 2);
-    a->s = layout(big, vec, blocks);
-    a->trace = trace_stamps(count, blocks);
-    const size_t smem = size_t(a->s.total) * 4;
-    if (vec)
-      launch_chained(mamba1_step_kernel<true>, blocks, kThreads, smem, "mamba1 layer steps", *a);
-    else
-      launch_chained(mamba1_step_kernel<false>, blocks, kThreads, smem, "mamba1 layer steps", *a);
-    static const char* const phases[kTracePhases] = {
-        "start",     "norm",          "in_proj",          "conv, x_proj; arrive 1",
-        "barrier 1", "dt_proj, scan", "out_proj columns", "out_proj sums added",
-        "end"};
-    print_trace("mamba1 layer steps", phases, count, blocks);
-  }
+  static const char* const phases[kTracePhases] = {
+      "start",     "norm",          "in_proj",          "conv, x_proj; arrive 1",
+      "barrier 1", "dt_proj, scan", "out_proj columns", "out_proj sums added",
+      "end"};
+  launch_layer_steps<LayerStep, StepArgs>(
+      n, kMaxLayers, "mamba1 layer steps", phases,
+      [&](StepArgs& a, int first, int count, int blocks) {
+        Mamba1StepParams big;
+        bool vec = false;
+        largest(p + first, count, big, vec);
+        a.early = true;
+        for (int i = 0; i < count; ++i) {
+          const Mamba1StepWeights& wi = w[first + i];
+          a.layer[i] = {p[first + i], wi.in_proj, wi.x_proj, wi.dt_proj, wi.out_proj_t};
+          // Conversions are done once the launch before has passed its wait.
+          a.early = a.early && (first > 0 || !wi.just_made);
+        }
+        a.barrier = scratch.barrier;
+        a.outs = scratch.y;
+        a.dbc = scratch.sums;
+        a.dbc_stride = int(step_sums_floats(big) / 2);
+        a.s = layout(big, vec, blocks);
+        return vec;
+      });
 }
 
 }  // namespace perfmamba::cuda

@@ -66,23 +66,14 @@ __device__ __forceinline__ size_t conv_dim(const Mamba2StepParams& p) {
 }
 
 template <bool kVec>
-struct LayerStep {
-  using T = typename Pieces<kVec>::T;
-  static constexpr int kElems = Pieces<kVec>::kElems;
-  const StepArgs& a;
-  const Layout& L;
-  float* smem;
-  T (&cur)[kUnroll];
-  GridBarrier& bar;
-  const int t = threadIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grid = gridDim.x,
-            b = blockIdx.x;
+struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
+  using Base = BlockStep<kVec, StepArgs, Layout>;
+  using Base::kElems, Base::a, Base::L, Base::smem, Base::cur, Base::bar, Base::t, Base::warp,
+      Base::lane, Base::grid, Base::b, Base::c0, Base::nc;
+  using typename Base::T;
 
   // This block's channels [c0, c0 + nc) and shared rows [s0, s0 + ns) (of which the first nbc
   // are B or C rows, convolved like x) of layer l.
-  __device__ __forceinline__ int c0(int l) const { return share(a.layer[l].p.d_inner, b, grid); }
-  __device__ __forceinline__ int nc(int l) const {
-    return share(a.layer[l].p.d_inner, b + 1, grid) - c0(l);
-  }
   __device__ __forceinline__ int s0(int l) const {
     return share(shared_rows(a.layer[l].p), b, grid);
   }
@@ -342,16 +333,6 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   stamp(a.trace, l, 8);
 }
 
-template <bool kVec>
-__global__ void __launch_bounds__(kThreads, 1)
-    mamba2_step_kernel(const __grid_constant__ StepArgs a) {
-  extern __shared__ float4 smem4[];
-  typename Pieces<kVec>::T cur[kUnroll];
-  GridBarrier bar{a.barrier};
-  const LayerStep<kVec> step{a, a.s, reinterpret_cast<float*>(smem4), cur, bar};
-  run_layers(step, a.layers, a.early, bar);
-}
-
 // The largest sizes of a launch's layers (d_inner, d_state, n_heads may differ: pruned layers);
 // false where they differ in anything else or do not make a Mamba-2 layer.
 bool largest(const Mamba2StepParams* p, int n, Mamba2StepParams& out, bool& vec) {
@@ -417,50 +398,41 @@ bool mamba2_steps_fit(const Mamba2StepParams* p, int n) {
   bool vec = false;
   if (!largest(p, n, big, vec)) return false;
   const size_t smem = size_t(layout(big, vec, sm_count()).total) * 4;
-  return (vec ? blocks_per_sm<mamba2_step_kernel<true>>(smem)
-              : blocks_per_sm<mamba2_step_kernel<false>>(smem)) >= 1;
+  return grid_fits<LayerStep, StepArgs>(vec, smem);
 }
 
 void mamba2_steps(const Mamba2StepParams* p, const Mamba2StepWeights* w, int n,
                   const StepScratch& scratch) {
-  const int blocks = sm_count();
-  for (int first = 0; first < n; first += kMaxLayers) {
-    const int count = std::min(kMaxLayers, n - first);
-    Mamba2StepParams big;
-    bool vec = false;
-    largest(p + first, count, big, vec);
-    auto a = std::make_unique<StepArgs>();  // 13 KiB: not on the stack
-    a->layers = count;
-    a->early = true;
-    for (int i = 0; i < count; ++i) {
-      const Mamba2StepWeights& wi = w[first + i];
-      a->layer[i] = {p[first + i], wi.in_proj, wi.out_proj_t};
-      // Conversions are done once the launch before has passed its wait.
-      a->early = a->early && (first > 0 || !wi.just_made);
-    }
-    a->barrier = scratch.barrier;
-    a->out_stride = big.n_groups * big.d_model;
-    a->outs = scratch.y;
-    a->squares = scratch.y + 2 * size_t(a->out_stride);
-    a->bcd = scratch.sums;
-    a->s = layout(big, vec, blocks);
-    a->trace = trace_stamps(count, blocks);
-    const size_t smem = size_t(a->s.total) * 4;
-    if (vec)
-      launch_chained(mamba2_step_kernel<true>, blocks, kThreads, smem, "mamba2 layer steps", *a);
-    else
-      launch_chained(mamba2_step_kernel<false>, blocks, kThreads, smem, "mamba2 layer steps", *a);
-    static const char* const phases[kTracePhases] = {"start",
-                                                     "norm",
-                                                     "shared rows; arrive 1",
-                                                     "own rows, conv",
-                                                     "barrier 1, B C dt read",
-                                                     "SSD, gate",
-                                                     "out_proj columns",
-                                                     "out_proj sums added",
-                                                     "end"};
-    print_trace("mamba2 layer steps", phases, count, blocks);
-  }
+  static const char* const phases[kTracePhases] = {"start",
+                                                   "norm",
+                                                   "shared rows; arrive 1",
+                                                   "own rows, conv",
+                                                   "barrier 1, B C dt read",
+                                                   "SSD, gate",
+                                                   "out_proj columns",
+                                                   "out_proj sums added",
+                                                   "end"};
+  launch_layer_steps<LayerStep, StepArgs>(
+      n, kMaxLayers, "mamba2 layer steps", phases,
+      [&](StepArgs& a, int first, int count, int blocks) {
+        Mamba2StepParams big;
+        bool vec = false;
+        largest(p + first, count, big, vec);
+        a.early = true;
+        for (int i = 0; i < count; ++i) {
+          const Mamba2StepWeights& wi = w[first + i];
+          a.layer[i] = {p[first + i], wi.in_proj, wi.out_proj_t};
+          // Conversions are done once the launch before has passed its wait.
+          a.early = a.early && (first > 0 || !wi.just_made);
+        }
+        a.barrier = scratch.barrier;
+        a.out_stride = big.n_groups * big.d_model;
+        a.outs = scratch.y;
+        a.squares = scratch.y + 2 * size_t(a.out_stride);
+        a.bcd = scratch.sums;
+        a.s = layout(big, vec, blocks);
+        return vec;
+      });
 }
 
 }  // namespace perfmamba::cuda
