@@ -13,10 +13,8 @@
 #include <cstdlib>
 #include <memory>
 
-#include "perfmamba/backend/cuda/device_info.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/layer_step.cuh"
-#include "perfmamba/backend/cuda/step_trace.cuh"
 
 namespace perfmamba::cuda {
 namespace {
@@ -25,14 +23,14 @@ using namespace layer_step;
 // Shared memory of a block, in floats (each region starts 16-byte aligned).
 struct Layout {
   int vec, xz, xc, xcr, dbc, delta, part, prod, cpart;  // work
-  int conv_w, conv_b, conv_s, A, state, dt_bias, skip, xw,
-      dtw;    // staged copies of this block's slices
+  // staged copies of this block's slices
+  int conv_w, conv_b, conv_s, A, state, dt_bias, skip, xw, dtw;
   int xw_ld;  // x_proj slice: words (bf16 pairs) a row
   int total;
 };
 
-constexpr int kMaxLayers =
-    64;  // layers a launch runs (their arguments fill 15 of the 32 KiB allowed)
+// Layers a launch runs (their arguments fill 15 of the 32 KiB a kernel may take).
+constexpr int kMaxLayers = 64;
 
 struct LayerArgs {
   Mamba1StepParams p;

@@ -14,10 +14,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "perfmamba/backend/cuda/device_info.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/layer_step.cuh"
-#include "perfmamba/backend/cuda/step_trace.cuh"
 
 namespace perfmamba::cuda {
 namespace {
@@ -30,9 +28,10 @@ struct Layout {
   int total;
 };
 
+// Layers a launch runs (their arguments fill 13 of the 32 KiB a kernel may take).
 constexpr int kMaxLayers = 64;
-constexpr int kMaxGroups = 8;  // n_groups a launch takes (its partial outputs are per group)  //
-                               // layers a launch runs (their arguments fill 13 of the 32 KiB)
+// n_groups a launch takes (its partial outputs are kept per group).
+constexpr int kMaxGroups = 8;
 
 struct LayerArgs {
   Mamba2StepParams p;
