@@ -337,6 +337,14 @@ struct TwoLayerSteps {
   LayerDims dims[2];
   LayerWeights w[2];  // on the host
   std::vector<float> residual0, conv0[2], ssm0[2];
+  // How far from f32 the fused steps may be: at most f32_bound, and at most f32_ratio times as far
+  // as the bf16 ops. Mamba-2's step rounds out_proj's input before the gated norm's scale (the ops
+  // after it): the two errors are alike in size, not in value, and the reductions' order varies
+  // from run to run. Its 48-channel N = 1 shape is noisy: the ops alone reach 4.2e-2 with some
+  // seeds (PERFMAMBA_TEST_SEED=4).
+  // Over 16 seeds Mamba-2's step came to 1.83 times the ops' distance to f32, and 1.79 times it
+  // from the ops.
+  double f32_bound = 2e-2, f32_ratio = 1.5, apart_ratio = 2;
 
   static Tensor host(const std::vector<float>& v, Shape shape) {
     Tensor t = Tensor::empty(shape);
@@ -404,11 +412,10 @@ struct TwoLayerSteps {
     }
     return all;
   }
-  // The fused steps against the same steps op by op on the f32 CPU backend (2e-2 for two stacked
-  // random layers in bf16; and no further from it than 1.5 times the bf16 ops are) and on the
-  // bf16 GPU path (sum orders differ, which can flip a rounding to bf16, and Mamba-2's out_proj
-  // input is rounded before the gated norm's scale rather than after: within twice the ops' own
-  // error).
+  // The fused steps against the same steps op by op on the f32 CPU backend (see f32_bound and
+  // f32_ratio) and on the bf16 GPU path (sum orders differ, which can flip a rounding to bf16, and
+  // Mamba-2's out_proj input is rounded before the gated norm's scale rather than after: within
+  // apart_ratio times the ops' own error).
   void expect_fused_equals_ops() const {
     auto gpu = make_cuda_backend(GemmPrecision::BF16);
     auto cpu = make_cpu_backend();
@@ -420,9 +427,9 @@ struct TwoLayerSteps {
                  apart = testing::rel_error(fused.data(), ops.data(), ops.size());
     std::printf("fused vs f32 %.2e, ops vs f32 %.2e, fused vs ops %.2e\n", fused_err, ops_err,
                 apart);
-    EXPECT_LT(fused_err, 2e-2);                  // two random layers of 40 values reach 1.06e-2
-    EXPECT_LT(fused_err, 1.5 * ops_err + 1e-5);  // as close to f32 as the ops are
-    EXPECT_LT(apart, 2 * ops_err + 1e-5);
+    EXPECT_LT(fused_err, f32_bound);  // Mamba-1: two random layers of 40 values reach 1.06e-2
+    EXPECT_LT(fused_err, f32_ratio * ops_err + 1e-5);  // about as close to f32 as the ops are
+    EXPECT_LT(apart, apart_ratio * ops_err + 1e-5);
   }
 };
 
@@ -501,6 +508,7 @@ TEST(CudaBf16, FusedMamba2LayerStepsEqualOps) {
     const int D = k.D, G = k.G, K = k.K, P = k.P;
     TwoLayerSteps t;
     t.c.arch = Arch::Mamba2, t.c.d_model = D, t.c.n_groups = G, t.c.d_conv = K;
+    t.f32_bound = 6e-2, t.f32_ratio = 2.5, t.apart_ratio = 3;
     if (k.clamp) t.c.dt_limit_min = 0.001, t.c.dt_limit_max = 0.05;
     auto scaled = [&](size_t n, double std) { return rng.normals(n, float(std)); };
     t.dims[0] = {k.H * P, k.N, k.H, P};
