@@ -208,15 +208,19 @@ bool grid_fits(bool vec, size_t smem) {
 }
 
 // Runs n layers in launches of up to max_layers: fill(args, first, count, blocks) sets a
-// launch's layers and sizes (args.s) and says whether all its rows take 16-byte loads.
-template <template <bool> class Step, class Args, class Fill>
+// launch's layers and sizes (args.s) and says whether all its rows take 16-byte loads. w: the
+// layers' bf16 weights (just_made: their conversions are the kernels just queued).
+template <template <bool> class Step, class Args, class Weights, class Fill>
 void launch_layer_steps(int n, int max_layers, const char* what,
-                        const char* const (&phases)[kTracePhases], Fill fill) {
+                        const char* const (&phases)[kTracePhases], const Weights* w, Fill fill) {
   const int blocks = sm_count();
   for (int first = 0; first < n; first += max_layers) {
     const int count = std::min(max_layers, n - first);
     auto a = std::make_unique<Args>();  // over 10 KiB: not on the stack
     a->layers = count;
+    // Conversions are done once the launch before has passed its wait.
+    a->early = first > 0 || std::none_of(w + first, w + first + count,
+                                         [](const Weights& x) { return x.just_made; });
     const bool vec = fill(*a, first, count, blocks);
     a->trace = trace_stamps(count, blocks);
     const size_t smem = size_t(a->s.total) * 4;

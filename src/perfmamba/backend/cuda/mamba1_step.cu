@@ -346,17 +346,14 @@ void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
       "barrier 1", "dt_proj, scan", "out_proj columns", "out_proj sums added",
       "end"};
   launch_layer_steps<LayerStep, StepArgs>(
-      n, kMaxLayers, "mamba1 layer steps", phases,
+      n, kMaxLayers, "mamba1 layer steps", phases, w,
       [&](StepArgs& a, int first, int count, int blocks) {
         Mamba1StepParams big;
         bool vec = false;
         largest(p + first, count, big, vec);
-        a.early = true;
         for (int i = 0; i < count; ++i) {
           const Mamba1StepWeights& wi = w[first + i];
           a.layer[i] = {p[first + i], wi.in_proj, wi.x_proj, wi.dt_proj, wi.out_proj_t};
-          // Conversions are done once the launch before has passed its wait.
-          a.early = a.early && (first > 0 || !wi.just_made);
         }
         a.barrier = scratch.barrier;
         a.outs = scratch.y;

@@ -412,17 +412,14 @@ void mamba2_steps(const Mamba2StepParams* p, const Mamba2StepWeights* w, int n,
                                                    "out_proj sums added",
                                                    "end"};
   launch_layer_steps<LayerStep, StepArgs>(
-      n, kMaxLayers, "mamba2 layer steps", phases,
+      n, kMaxLayers, "mamba2 layer steps", phases, w,
       [&](StepArgs& a, int first, int count, int blocks) {
         Mamba2StepParams big;
         bool vec = false;
         largest(p + first, count, big, vec);
-        a.early = true;
         for (int i = 0; i < count; ++i) {
           const Mamba2StepWeights& wi = w[first + i];
           a.layer[i] = {p[first + i], wi.in_proj, wi.out_proj_t};
-          // Conversions are done once the launch before has passed its wait.
-          a.early = a.early && (first > 0 || !wi.just_made);
         }
         a.barrier = scratch.barrier;
         a.out_stride = big.n_groups * big.d_model;
