@@ -180,7 +180,7 @@ TEST_F(Cuda, SelectiveScanEveryStateWidth) {
     }
 }
 
-// One SSD shape against cpu::ssd_chunked: the chunked GPU SSD in f32 and with TF32 products,
+// One SSD shape against cpu::ssd_chunked: the chunked GPU SSD in f32 and on bf16 tensor cores,
 // and the recurrent kernel (ssd_step, which takes any length).
 struct SsdCase {
   int H, G, P, N, len, batch = 2, chunk = 8;
@@ -189,11 +189,13 @@ struct SsdCase {
 
 TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
   Rng rng(34);
-  auto tf32 = make_cuda_backend(GemmPrecision::BF16);  // SSD products on TF32 tensor cores
+  auto bf16 = make_cuda_backend(GemmPrecision::BF16);  // SSD products on bf16 tensor cores
   // chunk 8: one chunk, whole chunks, ragged tails, groups, odd sizes; L = 20000 at batch 2 goes
-  // one sequence per call. Chunk 256 (the checkpoints' value) runs as 128 on the GPU; with it,
-  // recurrent scans cross the scan's own chunks, Δ is clamped, and L = 40000 at batch 1 goes a
-  // segment at a time.
+  // one sequence per call. The f32 path takes chunks of at most 128; the tensor-core path rounds
+  // them up to 64, 128 or 256, so that the short cases run the recurrent kernel there. Chunk
+  // 256 (the checkpoints' value): recurrent scans cross the scan's own chunks, Δ is clamped, and
+  // L = 40000 at batch 1 goes a segment at a time. The last three shapes have head dims and
+  // states over one 64-wide tile of the tensor-core kernels, with ragged edges.
   const SsdCase cases[] = {{3, 1, 5, 7, 13},
                            {6, 3, 8, 16, 40},
                            {4, 2, 64, 128, 33},
@@ -205,7 +207,10 @@ TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
                            {4, 2, 16, 16, 129, 2, 256, 0.5f},
                            {4, 1, 64, 128, 300, 1, 256, 0.5f},
                            {2, 1, 8, 64, 40, 3, 256},
-                           {2, 1, 4, 8, 40000, 1, 256}};
+                           {2, 1, 4, 8, 40000, 1, 256},
+                           {3, 1, 100, 33, 333, 3, 64},
+                           {4, 2, 65, 200, 700, 1, 128, 0.5f},
+                           {8, 4, 16, 256, 1100, 2, 256}};
   for (const SsdCase& k : cases) {
     const int T = k.batch * k.len, E = k.H * k.P, GN = k.G * k.N, ld = E + 2 * GN;
     auto xbc = rng.normals(size_t(T) * ld), dt = rng.uniforms(size_t(T) * k.H, -4, 1),
@@ -235,7 +240,7 @@ TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
       EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), tol) << what;
     };
     expect(*be_, false, 2e-5, "chunked");
-    expect(*tf32, false, 1e-2, "chunked tf32");
+    expect(*bf16, false, 1e-2, "chunked bf16");
     expect(*be_, true, 2e-5, "recurrent");
   }
 }

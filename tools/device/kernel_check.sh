@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: the CUDA kernel tests, compute-sanitizer memcheck and racecheck on the
 # kernel tests, and `perfmamba bench --kernels` (one layer's conv1d and scan/SSD alone, f32 and
-# with TF32 SSD products) at the shapes of targets.md. Results under $OUT/kernels/ and as
+# with bf16 SSD products) at the shapes of targets.md. Results under $OUT/kernels/ and as
 # $OUT/kernels.tar.gz. Needs .device-bin.tar.xz (tools/device/pack_binaries.sh); carry it.
 set -uo pipefail
 cd "$(dirname "$0")/../.."

@@ -82,8 +82,8 @@ class Backend {
 
 std::unique_ptr<Backend> make_cpu_backend();
 // GEMM precision of the CUDA backend: F32 (full f32, no TF32) or BF16 (weights kept as bf16
-// copies, activations rounded to bf16 at each GEMM's input, f32 accumulation and output; every
-// other op stays f32).
+// copies, activations rounded to bf16 at each GEMM's input, f32 accumulation and output; the
+// chunked SSD's products also take bf16 operands; every other op stays f32).
 enum class GemmPrecision { F32, BF16 };
 // Throws a perfmamba::Error when the build has no CUDA backend or no device is visible.
 std::unique_ptr<Backend> make_cuda_backend(GemmPrecision precision = GemmPrecision::F32);

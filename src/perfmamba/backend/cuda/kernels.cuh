@@ -11,9 +11,9 @@ void gated_rmsnorm(const GatedRmsNormParams& p);
 void conv1d(const Conv1dParams& p);
 void selective_scan(const SelectiveScanParams& p);
 void ssd_recurrent(const SsdParams& p);
-// Chunked SSD for prefill (batched GEMMs on `blas`, TF32 tensor cores when tf32); one chunk or
-// less runs ssd_recurrent.
-void ssd_chunked(const SsdParams& p, cublasHandle_t blas, bool tf32);
+// Chunked SSD for prefill: products on bf16 tensor cores when bf16, else f32 batched GEMMs on
+// `blas`; one chunk or less runs ssd_recurrent.
+void ssd_chunked(const SsdParams& p, cublasHandle_t blas, bool bf16);
 void embedding(const EmbeddingParams& p);
 // c = a w^T (+ bias, + c when accumulating) for one row of a, w in bf16 ([n, k], made by
 // to_bf16), a rounded to bf16 on the fly: the cuBLAS bf16 path's products, summed in another
