@@ -101,30 +101,35 @@ TEST_F(Cuda, GemmWithBiasAndViews) {
 
 TEST_F(Cuda, Conv1dNormsEmbedding) {
   Rng rng(32);
-  for (int width : {1, 3, 4})
-    for (int len : {1, 9}) {
-      const int batch = 2, C = 37, ldx = 40, hist = width - 1;
-      auto x = rng.normals(size_t(batch) * len * ldx), w = rng.normals(size_t(C) * width),
-           b = rng.normals(C);
-      auto state = rng.normals(size_t(batch) * std::max(hist, 1) * C);
-      std::vector<float> out(size_t(batch) * len * C), st_cpu = state;
-      Conv1dParams p{batch,    len,        C,
-                     width,    x.data(),   ldx,
-                     w.data(), b.data(),   hist ? st_cpu.data() : nullptr,
-                     true,     out.data(), C};
-      cpu::conv1d(p);
-      Conv1dParams d = p;
-      d.x = dev(x), d.weight = dev(w), d.bias = dev(b), d.conv_state = hist ? dev(state) : nullptr,
-      d.out = dev(out);
-      be_->conv1d(d);
-      EXPECT_LT(testing::rel_error(host(d.out, out.size()), out), 1e-5);
-      if (hist) {
-        EXPECT_LT(testing::rel_error(host(d.conv_state, size_t(batch) * hist * C),
-                                     std::vector<float>(st_cpu.begin(),
-                                                        st_cpu.begin() + size_t(batch) * hist * C)),
-                  1e-7);
+  // 37 channels run one channel a thread, 64 four; 70 tokens cross the kernel's runs of 32;
+  // width 5 takes the any-width kernel.
+  for (int C : {37, 64})
+    for (int width : {1, 2, 3, 4, 5})
+      for (int len : {1, 9, 70}) {
+        const int batch = 2, ldx = C + 4, hist = width - 1;
+        auto x = rng.normals(size_t(batch) * len * ldx), w = rng.normals(size_t(C) * width),
+             b = rng.normals(C);
+        auto state = rng.normals(size_t(batch) * std::max(hist, 1) * C);
+        std::vector<float> out(size_t(batch) * len * C), st_cpu = state;
+        Conv1dParams p{batch,    len,        C,
+                       width,    x.data(),   ldx,
+                       w.data(), b.data(),   hist ? st_cpu.data() : nullptr,
+                       true,     out.data(), C};
+        cpu::conv1d(p);
+        Conv1dParams d = p;
+        d.x = dev(x), d.weight = dev(w), d.bias = dev(b),
+        d.conv_state = hist ? dev(state) : nullptr, d.out = dev(out);
+        be_->conv1d(d);
+        EXPECT_LT(testing::rel_error(host(d.out, out.size()), out), 1e-5)
+            << "C " << C << " width " << width << " L " << len;
+        if (hist) {
+          EXPECT_LT(
+              testing::rel_error(
+                  host(d.conv_state, size_t(batch) * hist * C),
+                  std::vector<float>(st_cpu.begin(), st_cpu.begin() + size_t(batch) * hist * C)),
+              1e-7);
+        }
       }
-    }
   // rows held 8 values a thread, and (past 8192 values) 32 a thread; groups of both sizes
   for (auto [rows, cols, group] : {std::tuple{5, 300, 60}, {2, 20000, 10000}, {1, 32768, 32768}}) {
     SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));

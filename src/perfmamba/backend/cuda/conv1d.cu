@@ -1,7 +1,11 @@
 // Causal depthwise conv1d (+ SiLU) over a token-major input with conv_state history, and the
 // state update that lets prefill pieces and decode steps chain.
+#include <algorithm>
+#include <cstdint>
+
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/device_info.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/math.cuh"
 
@@ -10,11 +14,13 @@ namespace {
 // Timeline of a sequence: positions 0..w-2 are the state, w-1.. the new inputs.
 __device__ __forceinline__ float timeline(const Conv1dParams& p, int b, int pos, int c) {
   const int hist = p.width - 1;
-  if (pos < hist) return p.conv_state ? p.conv_state[(size_t(b) * hist + pos) * p.channels + c] : 0.0f;
+  if (pos < hist)
+    return p.conv_state ? p.conv_state[(size_t(b) * hist + pos) * p.channels + c] : 0.0f;
   return p.x[(size_t(b) * p.len + (pos - hist)) * p.ldx + c];
 }
 
-// One thread per (batch, token, channel); channels are the fastest index, so loads coalesce.
+// Any width: one thread per (batch, token, channel); channels are the fastest index, so loads
+// coalesce.
 __global__ void conv1d_kernel(Conv1dParams p) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= size_t(p.batch) * p.len * p.channels) return;
@@ -22,8 +28,78 @@ __global__ void conv1d_kernel(Conv1dParams p) {
   const size_t bt = i / p.channels;
   const int t = int(bt % p.len), b = int(bt / p.len);
   float acc = p.bias ? p.bias[c] : 0.0f;
-  for (int k = 0; k < p.width; ++k) acc += p.weight[size_t(c) * p.width + k] * timeline(p, b, t + k, c);
+  for (int k = 0; k < p.width; ++k)
+    acc += p.weight[size_t(c) * p.width + k] * timeline(p, b, t + k, c);
   p.out[bt * p.ldo + c] = p.silu ? silu(acc) : acc;
+}
+
+// Widths up to 4 (the checkpoints'): a thread owns V neighbouring channels over a run of tokens,
+// with its taps in registers and the last three inputs in a sliding window, so each input is
+// read once (plus three tokens of halo per run) and no index is divided per output.
+constexpr int kMaxTaps = 4, kRunThreads = 128;
+template <int V>
+struct Lanes {
+  float v[V];
+};
+template <int V>
+__device__ __forceinline__ Lanes<V> load_lanes(const float* q) {
+  Lanes<V> r;
+  if constexpr (V == 4) {
+    const float4 f = *reinterpret_cast<const float4*>(q);
+    r.v[0] = f.x, r.v[1] = f.y, r.v[2] = f.z, r.v[3] = f.w;
+  } else {
+#pragma unroll
+    for (int j = 0; j < V; ++j) r.v[j] = q[j];
+  }
+  return r;
+}
+// Input of token t (negative: the state's history, zeros before it) at channels c..c+V-1.
+template <int V>
+__device__ __forceinline__ Lanes<V> input(const Conv1dParams& p, int b, int t, int c) {
+  const int hist = p.width - 1;
+  if (t >= 0) return load_lanes<V>(p.x + (size_t(b) * p.len + t) * p.ldx + c);
+  if (t >= -hist && p.conv_state)
+    return load_lanes<V>(p.conv_state + (size_t(b) * hist + hist + t) * p.channels + c);
+  return Lanes<V>{};
+}
+
+// grid: x = channel groups of V, y = runs of `run` tokens, z = sequences.
+template <int V>
+__global__ void __launch_bounds__(kRunThreads) conv1d_run_kernel(Conv1dParams p, int run) {
+  const int c = (blockIdx.x * kRunThreads + threadIdx.x) * V;
+  if (c >= p.channels) return;
+  const int b = blockIdx.z, t0 = blockIdx.y * run, t1 = min(p.len, t0 + run);
+  // tap j multiplies the input j - 3 tokens back; widths under 4 leave the oldest taps zero
+  float w[kMaxTaps][V], bias[V];
+  const int skip = kMaxTaps - p.width;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    bias[j] = p.bias ? p.bias[c + j] : 0.0f;
+#pragma unroll
+    for (int k = 0; k < kMaxTaps; ++k)
+      w[k][j] = k >= skip ? p.weight[size_t(c + j) * p.width + k - skip] : 0.0f;
+  }
+  Lanes<V> back3 = input<V>(p, b, t0 - 3, c), back2 = input<V>(p, b, t0 - 2, c),
+           back1 = input<V>(p, b, t0 - 1, c);
+#pragma unroll 4
+  for (int t = t0; t < t1; ++t) {
+    const Lanes<V> now = load_lanes<V>(p.x + (size_t(b) * p.len + t) * p.ldx + c);
+    Lanes<V> y;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const float acc = bias[j] + w[0][j] * back3.v[j] + w[1][j] * back2.v[j] +
+                        w[2][j] * back1.v[j] + w[3][j] * now.v[j];
+      y.v[j] = p.silu ? silu(acc) : acc;
+    }
+    float* o = p.out + (size_t(b) * p.len + t) * p.ldo + c;
+    if constexpr (V == 4) {
+      *reinterpret_cast<float4*>(o) = make_float4(y.v[0], y.v[1], y.v[2], y.v[3]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < V; ++j) o[j] = y.v[j];
+    }
+    back3 = back2, back2 = back1, back1 = now;
+  }
 }
 
 // New history = last width-1 positions of the timeline. Ascending j reads position len + j >= j
@@ -65,7 +141,21 @@ void conv1d(const Conv1dParams& p) {
     launch_chained(conv1d_step_kernel, unsigned((n + 255) / 256), 256, 0, "conv1d step", p);
     return;
   }
-  if (n) {
+  if (n && p.width <= kMaxTaps) {
+    const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+    const bool vec = p.channels % 4 == 0 && p.ldx % 4 == 0 && p.ldo % 4 == 0 && aligned(p.x) &&
+                     aligned(p.out) && (!p.conv_state || aligned(p.conv_state));
+    const int V = vec ? 4 : 1, groups = (p.channels + V - 1) / V;
+    // Runs as long as keep about 2048 threads per SM busy, 8 to 64 tokens (shorter ones re-read
+    // more halo).
+    const size_t want = size_t(sm_count()) * 2048, have = size_t(groups) * p.batch;
+    const int runs = int(std::min<size_t>((want + have - 1) / have, size_t(p.len)));
+    const int run = std::clamp((p.len + runs - 1) / runs, 8, 64);
+    const dim3 grid(unsigned((groups + kRunThreads - 1) / kRunThreads),
+                    unsigned((p.len + run - 1) / run), unsigned(p.batch));
+    (vec ? conv1d_run_kernel<4> : conv1d_run_kernel<1>)<<<grid, kRunThreads>>>(p, run);
+    check_launch("conv1d");
+  } else if (n) {
     conv1d_kernel<<<unsigned((n + 255) / 256), 256>>>(p);
     check_launch("conv1d");
   }
