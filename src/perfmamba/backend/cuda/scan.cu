@@ -18,7 +18,8 @@
 // Too few rows to fill the GPU (batch 1) are made up for by cutting the sequence into chunks
 // scanned in parallel, in three passes:
 //   1. each (rows, chunk) scans from a zero state and keeps its final state and ΣΔ;
-//   2. each row walks its chunks: state entering chunk c = exp(A ΣΔ_{c-1}) state_{c-1} + local_{c-1};
+//   2. each row walks its chunks: state entering chunk c = exp(A ΣΔ_{c-1}) state_{c-1} +
+//   local_{c-1};
 //   3. each (rows, chunk) scans again from its true entering state and writes y.
 // That doubles the arithmetic, so the chunk count is only as large as filling the GPU needs;
 // when the rows alone fill it (large batch, decode), pass 3 alone runs from the inference state.
@@ -56,10 +57,14 @@ __device__ __forceinline__ float softplus_fast(float v) {
 }
 // Asks L1 for the line holding q; the scan issues it kAhead tokens before the load, so that
 // streams read once (x, Δ, z) arrive from DRAM while earlier tokens are computed.
-__device__ __forceinline__ void prefetch_l1(const float* q) { asm volatile("prefetch.global.L1 [%0];" ::"l"(q)); }
+__device__ __forceinline__ void prefetch_l1(const float* q) {
+  asm volatile("prefetch.global.L1 [%0];" ::"l"(q));
+}
 constexpr int kAhead = 8;
 
-__device__ __forceinline__ float silu_fast(float v) { return __fdividef(v, 1.0f + exp2_fast(-v * kLog2e)); }
+__device__ __forceinline__ float silu_fast(float v) {
+  return __fdividef(v, 1.0f + exp2_fast(-v * kLog2e));
+}
 
 // Mamba-1: a block is one row (b, e); A per (e, n); gate z.
 struct Mamba1 {
@@ -67,9 +72,16 @@ struct Mamba1 {
   static constexpr bool kScalarA = false;
   const SelectiveScanParams& p;
   int b, e;
+  float bias, skip;  // dt_bias and D of the channel, read once
   __device__ Mamba1(const SelectiveScanParams& q, size_t block)
-      : p(q), b(int(block / q.d_inner)), e(int(block % q.d_inner)) {}
-  __host__ __device__ static size_t blocks(const SelectiveScanParams& q) { return size_t(q.batch) * q.d_inner; }
+      : p(q),
+        b(int(block / q.d_inner)),
+        e(int(block % q.d_inner)),
+        bias(__ldg(q.dt_bias + e)),
+        skip(__ldg(q.D + e)) {}
+  __host__ __device__ static size_t blocks(const SelectiveScanParams& q) {
+    return size_t(q.batch) * q.d_inner;
+  }
   __host__ __device__ static size_t rows(const SelectiveScanParams& q) { return blocks(q); }
   __device__ bool has(int) const { return true; }
   __device__ size_t row(int) const { return size_t(b) * p.d_inner + e; }
@@ -77,9 +89,13 @@ struct Mamba1 {
   __device__ int states() const { return p.d_state; }
   __device__ float A(int, int n) const { return __ldg(p.A + size_t(e) * p.d_state + n); }
   __device__ size_t tok(int t) const { return size_t(b) * p.len + t; }
-  __device__ float delta(int, int t) const { return softplus_fast(__ldg(p.dt + tok(t) * p.lddt + e) + __ldg(p.dt_bias + e)); }
+  __device__ float delta(int, int t) const {
+    return softplus_fast(__ldg(p.dt + tok(t) * p.lddt + e) + bias);
+  }
   __device__ float x(int, int t) const { return __ldg(p.x + tok(t) * p.ldx + e); }
-  __device__ float gate(int, int t) const { return p.z ? silu_fast(__ldg(p.z + tok(t) * p.ldz + e)) : 1.0f; }
+  __device__ float gate(int, int t) const {
+    return p.z ? silu_fast(__ldg(p.z + tok(t) * p.ldz + e)) : 1.0f;
+  }
   __device__ const float* B(int t) const { return p.B + tok(t) * p.ldbc; }
   __device__ const float* C(int t) const { return p.C + tok(t) * p.ldbc; }
   __device__ void prefetch(int t, int, bool emit) const {
@@ -88,7 +104,9 @@ struct Mamba1 {
     if (emit && p.z) prefetch_l1(p.z + tok(t) * p.ldz + e);
     prefetch_l1(B(t));
   }
-  __device__ void out(int, int t, float sc, float x, float g) const { p.y[tok(t) * p.ldy + e] = (sc + __ldg(p.D + e) * x) * g; }
+  __device__ void out(int, int t, float sc, float x, float g) const {
+    p.y[tok(t) * p.ldy + e] = (sc + skip * x) * g;
+  }
 };
 
 // Mamba-2: a block is R consecutive rows i0.. of one head (b, h); one A per head; the B, C of
@@ -99,15 +117,21 @@ struct Mamba2 {
   static constexpr bool kScalarA = true;
   const SsdParams& p;
   int b, h, i0, g;
+  float bias, skip;  // dt_bias and D of the head, read once
   __device__ Mamba2(const SsdParams& q, size_t block) : p(q) {
     const int per_head = (q.head_dim + R - 1) / R;
     i0 = int(block % per_head) * R;
     h = int((block / per_head) % q.n_heads);
     b = int(block / (size_t(per_head) * q.n_heads));
     g = h / (q.n_heads / q.n_groups);
+    bias = __ldg(q.dt_bias + h), skip = __ldg(q.D + h);
   }
-  __host__ __device__ static size_t blocks(const SsdParams& q) { return size_t(q.batch) * q.n_heads * ((q.head_dim + R - 1) / R); }
-  __host__ __device__ static size_t rows(const SsdParams& q) { return size_t(q.batch) * q.n_heads * q.head_dim; }
+  __host__ __device__ static size_t blocks(const SsdParams& q) {
+    return size_t(q.batch) * q.n_heads * ((q.head_dim + R - 1) / R);
+  }
+  __host__ __device__ static size_t rows(const SsdParams& q) {
+    return size_t(q.batch) * q.n_heads * q.head_dim;
+  }
   __device__ bool has(int r) const { return i0 + r < p.head_dim; }
   __device__ size_t row(int r) const { return (size_t(b) * p.n_heads + h) * p.head_dim + i0 + r; }
   __device__ int len() const { return p.len; }
@@ -115,10 +139,12 @@ struct Mamba2 {
   __device__ float A(int, int) const { return __ldg(p.A + h); }
   __device__ size_t tok(int t) const { return size_t(b) * p.len + t; }
   __device__ float delta(int, int t) const {
-    float d = softplus_fast(__ldg(p.dt + tok(t) * p.lddt + h) + __ldg(p.dt_bias + h));
+    float d = softplus_fast(__ldg(p.dt + tok(t) * p.lddt + h) + bias);
     return p.dt_max > 0.0f ? fminf(fmaxf(d, p.dt_min), p.dt_max) : d;
   }
-  __device__ float x(int r, int t) const { return has(r) ? __ldg(p.x + tok(t) * p.ldx + size_t(h) * p.head_dim + i0 + r) : 0.0f; }
+  __device__ float x(int r, int t) const {
+    return has(r) ? __ldg(p.x + tok(t) * p.ldx + size_t(h) * p.head_dim + i0 + r) : 0.0f;
+  }
   __device__ float gate(int, int) const { return 1.0f; }
   __device__ const float* B(int t) const { return p.B + tok(t) * p.ldbc + size_t(g) * p.d_state; }
   __device__ const float* C(int t) const { return p.C + tok(t) * p.ldbc + size_t(g) * p.d_state; }
@@ -127,7 +153,7 @@ struct Mamba2 {
     if (lane == 0) prefetch_l1(p.x + tok(t) * p.ldx + size_t(h) * p.head_dim + i0);
   }
   __device__ void out(int r, int t, float sc, float x, float) const {
-    p.y[tok(t) * p.ldy + size_t(h) * p.head_dim + i0 + r] = sc + __ldg(p.D + h) * x;
+    p.y[tok(t) * p.ldy + size_t(h) * p.head_dim + i0 + r] = sc + skip * x;
   }
 };
 
@@ -165,13 +191,18 @@ struct Slot {
   }
 };
 
+// How a thread holding all states of a row loads B and C: kScalar one state at a time; kVec four
+// at a time (rows 16-byte aligned, N a multiple of 4); kExact four at a time with N = K, so no
+// state needs a bounds check.
+enum LoadMode { kScalar, kVec, kExact };
+
 // The inputs of one token for the R rows of a block and this lane's K states, loaded a token
-// ahead of their use: waiting for them each token would leave the scan latency-bound. `vec`: B
-// and C rows are 16-byte aligned, so one thread holding all states loads them four at a time.
+// ahead of their use: waiting for them each token would leave the scan latency-bound.
 template <class Rows, int kLanes, int K>
 struct Token {
   float d[Rows::R], x[Rows::R], g[Rows::R], b[K], c[K];
-  __device__ void load(const Rows& r, int sub, int t, bool active, bool emit, bool vec) {
+  template <int kLoad>
+  __device__ void load(const Rows& r, int sub, int t, bool active, bool emit) {
 #pragma unroll
     for (int j = 0; j < Rows::R; ++j) {
       d[j] = !active ? 0.0f : j == 0 || !Rows::kScalarA ? r.delta(j, t) : d[0];
@@ -182,21 +213,24 @@ struct Token {
     if (!active) return;
     const float* Bt = r.B(t);
     const float* Ct = r.C(t);
-    if (kLanes == 1 && K % 4 == 0 && vec) {
+    if constexpr (kLanes == 1 && K % 4 == 0 && kLoad != kScalar) {
 #pragma unroll
       for (int k = 0; k < K; k += 4) {
-        const float4 bv = k < N ? __ldg(reinterpret_cast<const float4*>(Bt + k)) : make_float4(0, 0, 0, 0);
-        const float4 cv = emit && k < N ? __ldg(reinterpret_cast<const float4*>(Ct + k)) : make_float4(0, 0, 0, 0);
+        const bool in = kLoad == kExact || k < N;
+        const float4 bv =
+            in ? __ldg(reinterpret_cast<const float4*>(Bt + k)) : make_float4(0, 0, 0, 0);
+        const float4 cv =
+            emit && in ? __ldg(reinterpret_cast<const float4*>(Ct + k)) : make_float4(0, 0, 0, 0);
         b[k] = bv.x, b[k + 1] = bv.y, b[k + 2] = bv.z, b[k + 3] = bv.w;
         c[k] = cv.x, c[k + 1] = cv.y, c[k + 2] = cv.z, c[k + 3] = cv.w;
       }
-      return;
-    }
+    } else {
 #pragma unroll
-    for (int k = 0; k < K; ++k) {
-      const int n = sub + kLanes * k;
-      b[k] = n < N ? __ldg(Bt + n) : 0.0f;
-      c[k] = emit && n < N ? __ldg(Ct + n) : 0.0f;
+      for (int k = 0; k < K; ++k) {
+        const int n = sub + kLanes * k;
+        b[k] = n < N ? __ldg(Bt + n) : 0.0f;
+        c[k] = emit && n < N ? __ldg(Ct + n) : 0.0f;
+      }
     }
   }
 };
@@ -218,28 +252,34 @@ struct Scanner {
   // Lanes of a group own every kLanes-th state: a group's loads and stores of B, C and the
   // state are then whole sectors (owning K consecutive states instead made the decode step's
   // state stores 3x slower).
-  __device__ int n(int k) const { return sub + kLanes * k; }
+  __device__ int n(int k) const {
+    return sub + kLanes * k;
+  }
 
   // Scans `steps` positions from t0 (those at or past t1 are idle) from the state in s; writes
   // y when `emit` (and `write`). Adds ΣΔ of each row over the active tokens to dsum.
-  __device__ void span(int t0, int t1, int steps, bool emit, bool write, bool vec, float (&dsum)[R]) {
+  template <int kLoad>
+  __device__ void span(int t0, int t1, int steps, bool emit, bool write, float (&dsum)[R]) {
     // Two token buffers in turn rather than a copy of the next into the current one, which
     // costs a move per register every token.
     Token<Rows, kLanes, K> one, two;
-    one.load(r, sub, t0, t0 < t1, emit, vec);
+    one.template load<kLoad>(r, sub, t0, t0 < t1, emit);
     for (int i = 0; i < steps; i += 2) {
-      if (!step(t0 + i, t1, i + 1 < steps, emit, write, vec, dsum, one, two)) break;
-      if (i + 1 >= steps || !step(t0 + i + 1, t1, i + 2 < steps, emit, write, vec, dsum, two, one)) break;
+      if (!step<kLoad>(t0 + i, t1, i + 1 < steps, emit, write, dsum, one, two)) break;
+      if (i + 1 >= steps ||
+          !step<kLoad>(t0 + i + 1, t1, i + 2 < steps, emit, write, dsum, two, one))
+        break;
     }
   }
 
   // Token t from `now` while `ahead` loads t + 1; false once a lone thread is past the end.
-  __device__ bool step(int t, int t1, bool more, bool emit, bool write, bool vec, float (&dsum)[R],
+  template <int kLoad>
+  __device__ bool step(int t, int t1, bool more, bool emit, bool write, float (&dsum)[R],
                        const Token<Rows, kLanes, K>& now, Token<Rows, kLanes, K>& ahead) {
     if (kLanes == 1 && t >= t1) return false;  // no shuffles to keep in step with
     const bool active = t < t1;
     if (t + kAhead < t1) r.prefetch(t + kAhead, sub, emit);
-    ahead.load(r, sub, t + 1, more && t + 1 < t1, emit, vec);
+    ahead.template load<kLoad>(r, sub, t + 1, more && t + 1 < t1, emit);
     float acc[R] = {};
     if (active) {
       float decay = 0.0f;
@@ -271,14 +311,17 @@ struct Scanner {
     for (int j = 0; j < R; ++j)
 #pragma unroll
       for (int k = 0; k < K; ++k)
-        s[j][k] = n(k) < r.states() && r.has(j) ? src[state_at<kLanes>(c, r.row(j), n(k), rows, r.states())] : 0.0f;
+        s[j][k] = n(k) < r.states() && r.has(j)
+                      ? src[state_at<kLanes>(c, r.row(j), n(k), rows, r.states())]
+                      : 0.0f;
   }
   __device__ void store_state(float* dst, int c, size_t rows) const {
 #pragma unroll
     for (int j = 0; j < R; ++j)
 #pragma unroll
       for (int k = 0; k < K; ++k)
-        if (n(k) < r.states() && r.has(j)) dst[state_at<kLanes>(c, r.row(j), n(k), rows, r.states())] = s[j][k];
+        if (n(k) < r.states() && r.has(j))
+          dst[state_at<kLanes>(c, r.row(j), n(k), rows, r.states())] = s[j][k];
   }
 };
 
@@ -291,13 +334,16 @@ __device__ void load_rows_state(Scanner<Rows, kLanes, K>& sc, const float* state
   for (int j = 0; j < Rows::R; ++j)
 #pragma unroll
     for (int k = 0; k < K; ++k)
-      sc.s[j][k] = sc.n(k) < sc.r.states() && sc.r.has(j) ? state[sc.r.row(j) * sc.r.states() + sc.n(k)] : 0.0f;
+      sc.s[j][k] = sc.n(k) < sc.r.states() && sc.r.has(j)
+                       ? state[sc.r.row(j) * sc.r.states() + sc.n(k)]
+                       : 0.0f;
 }
 
 // Pass 3, and the whole scan when there is one chunk: from the entering states (or the
 // inference state), emit y; with one chunk, write the final state back.
-template <class Rows, int kLanes, int K, class P>
-__global__ void __launch_bounds__(kThreads) emit_kernel(P p, const float* entering, float* state, int chunks, int chunk_len, bool vec) {
+template <class Rows, int kLanes, int K, int kLoad, class P>
+__global__ void __launch_bounds__(kThreads)
+    emit_kernel(P p, const float* entering, float* state, int chunks, int chunk_len) {
   wait_for_previous();  // a no-op unless launched chained (decode steps)
   let_next_start();
   const size_t blocks = Rows::blocks(p), rows = Rows::rows(p);
@@ -305,11 +351,14 @@ __global__ void __launch_bounds__(kThreads) emit_kernel(P p, const float* enteri
   const Rows r(p, slot.block);
   Scanner<Rows, kLanes, K> sc(r, slot.sub);
   const bool single = chunks == 1;
-  if (single) load_rows_state(sc, state);
-  else sc.load_state(entering, slot.chunk, rows);
+  if (single)
+    load_rows_state(sc, state);
+  else
+    sc.load_state(entering, slot.chunk, rows);
   float dsum[Rows::R] = {};
-  const int t0 = single ? 0 : slot.chunk * chunk_len, t1 = single ? r.len() : min(r.len(), t0 + chunk_len);
-  sc.span(t0, t1, single ? r.len() : chunk_len, true, slot.valid, vec, dsum);
+  const int t0 = single ? 0 : slot.chunk * chunk_len,
+            t1 = single ? r.len() : min(r.len(), t0 + chunk_len);
+  sc.template span<kLoad>(t0, t1, single ? r.len() : chunk_len, true, slot.valid, dsum);
   if (single && slot.valid) {
 #pragma unroll
     for (int j = 0; j < Rows::R; ++j)
@@ -320,8 +369,9 @@ __global__ void __launch_bounds__(kThreads) emit_kernel(P p, const float* enteri
 }
 
 // Pass 1: local final states from zero, and ΣΔ per (row, chunk).
-template <class Rows, int kLanes, int K, class P>
-__global__ void __launch_bounds__(kThreads) local_kernel(P p, float* local, float* dsum, int chunks, int chunk_len, bool vec) {
+template <class Rows, int kLanes, int K, int kLoad, class P>
+__global__ void __launch_bounds__(kThreads)
+    local_kernel(P p, float* local, float* dsum, int chunks, int chunk_len) {
   const size_t blocks = Rows::blocks(p), rows = Rows::rows(p);
   const Slot<kLanes> slot(blocks, chunks);
   const Rows r(p, slot.block);
@@ -332,7 +382,7 @@ __global__ void __launch_bounds__(kThreads) local_kernel(P p, float* local, floa
     for (int k = 0; k < K; ++k) sc.s[j][k] = 0.0f;
   float ds[Rows::R] = {};
   const int t0 = slot.chunk * chunk_len;
-  sc.span(t0, min(r.len(), t0 + chunk_len), chunk_len, false, false, vec, ds);
+  sc.template span<kLoad>(t0, min(r.len(), t0 + chunk_len), chunk_len, false, false, ds);
   if (!slot.valid) return;
   sc.store_state(local, slot.chunk, rows);
   if (slot.sub == 0)
@@ -344,8 +394,8 @@ __global__ void __launch_bounds__(kThreads) local_kernel(P p, float* local, floa
 // Pass 2: states entering each chunk, from the inference state; the final one goes back to it.
 // One thread per (row, state): the walk over chunks is short and needs no neighbours.
 template <class Rows, int kLanes, int K, class P>
-__global__ void propagate_kernel(P p, float* state, const float* local, const float* dsum, float* entering,
-                                 int chunks) {
+__global__ void propagate_kernel(P p, float* state, const float* local, const float* dsum,
+                                 float* entering, int chunks) {
   const size_t rows = Rows::rows(p);
   const int N = p.d_state;
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -354,8 +404,10 @@ __global__ void propagate_kernel(P p, float* state, const float* local, const fl
   const int n = kLanes == 1 ? int(i / rows) : int(i % N);
   // the row's A: Mamba-1 has one per (channel, state), Mamba-2 one per head
   float a;
-  if constexpr (Rows::kScalarA) a = p.A[(row / p.head_dim) % p.n_heads];
-  else a = p.A[(row % p.d_inner) * N + n];
+  if constexpr (Rows::kScalarA)
+    a = p.A[(row / p.head_dim) % p.n_heads];
+  else
+    a = p.A[(row % p.d_inner) * N + n];
   float s = state[row * N + n];
   for (int c = 0; c < chunks; ++c) {
     const size_t at = state_at<kLanes>(c, row, n, rows, N);
@@ -365,19 +417,20 @@ __global__ void propagate_kernel(P p, float* state, const float* local, const fl
   state[row * N + n] = s;
 }
 
-unsigned grid_for(size_t threads) { return unsigned((threads + kThreads - 1) / kThreads); }
+unsigned grid_for(size_t threads) {
+  return unsigned((threads + kThreads - 1) / kThreads);
+}
 
-template <class Rows, int kLanes, int K, class P>
-void run_scan(const P& p, float* state) {
+template <class Rows, int kLanes, int K, int kLoad, class P>
+void run_scan_as(const P& p, float* state) {
   const size_t blocks = Rows::blocks(p), rows = Rows::rows(p);
   const int len = p.len, N = p.d_state;
-  const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
-  const bool vec = aligned(p.B) && aligned(p.C) && p.ldbc % 4 == 0 && N % 4 == 0;
   // Enough lane groups for about 1024 threads per SM (2048 and 4096 measured no faster); more
   // chunks only add recomputation.
   const size_t want = size_t(sm_count()) * 1024;
   const size_t have = blocks * kLanes;
-  int chunks = int(std::min<size_t>((want + have - 1) / have, size_t((len + kMinChunk - 1) / kMinChunk)));
+  int chunks =
+      int(std::min<size_t>((want + have - 1) / have, size_t((len + kMinChunk - 1) / kMinChunk)));
   chunks = std::max(chunks, 1);
   int chunk_len = len;
   if (chunks > 1) {
@@ -386,8 +439,8 @@ void run_scan(const P& p, float* state) {
     chunks = (len + chunk_len - 1) / chunk_len;
   }
   if (chunks == 1) {
-    launch_chained(emit_kernel<Rows, kLanes, K, P>, grid_for(blocks * kLanes), kThreads, 0, "scan", p,
-                   static_cast<const float*>(nullptr), state, 1, len, vec);
+    launch_chained(emit_kernel<Rows, kLanes, K, kLoad, P>, grid_for(blocks * kLanes), kThreads, 0,
+                   "scan", p, static_cast<const float*>(nullptr), state, 1, len);
     return;
   }
   const int64_t n_states = int64_t(rows) * chunks * N;
@@ -395,12 +448,26 @@ void run_scan(const P& p, float* state) {
   Tensor entering = Tensor::empty({n_states}, DType::F32, Device::CUDA);
   Tensor dsum = Tensor::empty({int64_t(rows) * chunks}, DType::F32, Device::CUDA);
   const unsigned grid = grid_for(blocks * chunks * kLanes);
-  local_kernel<Rows, kLanes, K><<<grid, kThreads>>>(p, local.f32(), dsum.f32(), chunks, chunk_len, vec);
+  local_kernel<Rows, kLanes, K, kLoad>
+      <<<grid, kThreads>>>(p, local.f32(), dsum.f32(), chunks, chunk_len);
   check_launch("scan: chunk states");
-  propagate_kernel<Rows, kLanes, K><<<grid_for(rows * N), kThreads>>>(p, state, local.f32(), dsum.f32(), entering.f32(), chunks);
+  propagate_kernel<Rows, kLanes, K>
+      <<<grid_for(rows * N), kThreads>>>(p, state, local.f32(), dsum.f32(), entering.f32(), chunks);
   check_launch("scan: state passing");
-  emit_kernel<Rows, kLanes, K><<<grid, kThreads>>>(p, entering.f32(), nullptr, chunks, chunk_len, vec);
+  emit_kernel<Rows, kLanes, K, kLoad>
+      <<<grid, kThreads>>>(p, entering.f32(), nullptr, chunks, chunk_len);
   check_launch("scan: chunk outputs");
+}
+
+template <class Rows, int kLanes, int K, class P>
+void run_scan(const P& p, float* state) {
+  if constexpr (kLanes == 1 && K % 4 == 0) {
+    const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+    const bool vec = aligned(p.B) && aligned(p.C) && p.ldbc % 4 == 0 && p.d_state % 4 == 0;
+    if (vec && p.d_state == K) return run_scan_as<Rows, kLanes, K, kExact>(p, state);
+    if (vec) return run_scan_as<Rows, kLanes, K, kVec>(p, state);
+  }
+  run_scan_as<Rows, kLanes, K, kScalar>(p, state);
 }
 
 // Lanes per block of rows and states per lane: up to 32 states, one thread per row holds them
@@ -411,19 +478,31 @@ void dispatch(const P& p, float* state) {
   if (p.batch == 0 || p.len == 0 || Rows1::rows(p) == 0) return;
   const int N = p.d_state;
   if (N < 1) throw Error("cuda", "d_state", "must be at least 1");
-  if (N <= 4) run_scan<Rows1, 1, 4>(p, state);
-  else if (N <= 8) run_scan<Rows1, 1, 8>(p, state);
-  else if (N <= 16) run_scan<Rows1, 1, 16>(p, state);
-  else if (N <= 32) run_scan<Rows1, 1, 32>(p, state);
-  else if (N <= 64) run_scan<RowsWide, 32, 2>(p, state);
-  else if (N <= 128) run_scan<RowsWide, 32, 4>(p, state);
-  else if (N <= 256) run_scan<RowsWide, 32, 8>(p, state);
-  else throw Error("cuda", "d_state", std::to_string(N) + " is above the 256 the CUDA scans support");
+  if (N <= 4)
+    run_scan<Rows1, 1, 4>(p, state);
+  else if (N <= 8)
+    run_scan<Rows1, 1, 8>(p, state);
+  else if (N <= 16)
+    run_scan<Rows1, 1, 16>(p, state);
+  else if (N <= 32)
+    run_scan<Rows1, 1, 32>(p, state);
+  else if (N <= 64)
+    run_scan<RowsWide, 32, 2>(p, state);
+  else if (N <= 128)
+    run_scan<RowsWide, 32, 4>(p, state);
+  else if (N <= 256)
+    run_scan<RowsWide, 32, 8>(p, state);
+  else
+    throw Error("cuda", "d_state", std::to_string(N) + " is above the 256 the CUDA scans support");
 }
 }  // namespace
 
-void selective_scan(const SelectiveScanParams& p) { dispatch<Mamba1, Mamba1>(p, p.ssm_state); }
+void selective_scan(const SelectiveScanParams& p) {
+  dispatch<Mamba1, Mamba1>(p, p.ssm_state);
+}
 
-void ssd_recurrent(const SsdParams& p) { dispatch<Mamba2<1>, Mamba2<4>>(p, p.ssm_state); }
+void ssd_recurrent(const SsdParams& p) {
+  dispatch<Mamba2<1>, Mamba2<4>>(p, p.ssm_state);
+}
 
 }  // namespace perfmamba::cuda
