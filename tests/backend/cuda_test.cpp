@@ -156,33 +156,37 @@ TEST_F(Cuda, Conv1dNormsEmbedding) {
 
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   Rng rng(33);
-  // lengths of one and of many of the scan's chunks (32 tokens at least), ragged tails
-  for (int N : {1, 7, 16, 33, 64, 100, 128, 200, 256})
-    for (int len : {1, 17, 64, 65, 300}) {
-      const int batch = 2, E = 45, T = batch * len, ldbc = 2 * N;
-      auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
-           bias = rng.uniforms(E, -1, 0.5f);
-      auto A = rng.uniforms(size_t(E) * N, -8, -0.1f), bc = rng.normals(size_t(T) * ldbc),
-           D = rng.normals(E);
-      auto z = rng.normals(size_t(T) * E), s = rng.normals(size_t(batch) * E * N);
-      std::vector<float> y(size_t(T) * E), s_cpu = s;
-      SelectiveScanParams p;
-      p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
-      p.dt = dt.data();
-      p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(), p.C = bc.data() + N,
-      p.ldbc = ldbc;
-      p.D = D.data(), p.z = z.data(), p.ldz = E, p.ssm_state = s_cpu.data(), p.y = y.data(),
-      p.ldy = E;
-      cpu::selective_scan(p);
-      SelectiveScanParams d = p;
-      float* bcd = dev(bc);
-      d.x = dev(x), d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.B = bcd, d.C = bcd + N,
-      d.D = dev(D);
-      d.z = dev(z), d.ssm_state = dev(s), d.y = dev(y);
-      be_->selective_scan(d);
-      EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 1e-5) << "N " << N << " L " << len;
-      EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 1e-5);
-    }
+  // lengths of one and of many of the scan's chunks (32 tokens at least), ragged tails; 256
+  // channels put whole blocks in one chunk and sequence, where N = 4..32 stage B and C in
+  // shared memory (tiles of 32 tokens)
+  for (int E : {45, 256})
+    for (int N : {1, 7, 8, 16, 32, 33, 64, 100, 128, 200, 256})
+      for (int len : {1, 17, 64, 65, 300}) {
+        const int batch = 2, T = batch * len, ldbc = 2 * N;
+        auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
+             bias = rng.uniforms(E, -1, 0.5f);
+        auto A = rng.uniforms(size_t(E) * N, -8, -0.1f), bc = rng.normals(size_t(T) * ldbc),
+             D = rng.normals(E);
+        auto z = rng.normals(size_t(T) * E), s = rng.normals(size_t(batch) * E * N);
+        std::vector<float> y(size_t(T) * E), s_cpu = s;
+        SelectiveScanParams p;
+        p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
+        p.dt = dt.data();
+        p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(), p.C = bc.data() + N,
+        p.ldbc = ldbc;
+        p.D = D.data(), p.z = z.data(), p.ldz = E, p.ssm_state = s_cpu.data(), p.y = y.data(),
+        p.ldy = E;
+        cpu::selective_scan(p);
+        SelectiveScanParams d = p;
+        float* bcd = dev(bc);
+        d.x = dev(x), d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.B = bcd, d.C = bcd + N,
+        d.D = dev(D);
+        d.z = dev(z), d.ssm_state = dev(s), d.y = dev(y);
+        be_->selective_scan(d);
+        EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 1e-5)
+            << "E " << E << " N " << N << " L " << len;
+        EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 1e-5);
+      }
 }
 
 // One SSD shape against cpu::ssd_chunked: the chunked GPU SSD in f32 and on bf16 tensor cores,

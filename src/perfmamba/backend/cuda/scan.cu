@@ -83,6 +83,11 @@ struct Mamba1 {
     return size_t(q.batch) * q.d_inner;
   }
   __host__ __device__ static size_t rows(const SelectiveScanParams& q) { return blocks(q); }
+  // Whether the kThreads rows of every block of one thread per row share one chunk and sequence
+  // (so one B and C row per token).
+  static bool block_shares_tokens(const SelectiveScanParams& q) {
+    return q.d_inner % kThreads == 0;
+  }
   __device__ bool has(int) const { return true; }
   __device__ size_t row(int) const { return size_t(b) * p.d_inner + e; }
   __device__ int len() const { return p.len; }
@@ -132,6 +137,7 @@ struct Mamba2 {
   __host__ __device__ static size_t rows(const SsdParams& q) {
     return size_t(q.batch) * q.n_heads * q.head_dim;
   }
+  static bool block_shares_tokens(const SsdParams&) { return false; }  // rows of other groups
   __device__ bool has(int r) const { return i0 + r < p.head_dim; }
   __device__ size_t row(int r) const { return (size_t(b) * p.n_heads + h) * p.head_dim + i0 + r; }
   __device__ int len() const { return p.len; }
@@ -193,8 +199,11 @@ struct Slot {
 
 // How a thread holding all states of a row loads B and C: kScalar one state at a time; kVec four
 // at a time (rows 16-byte aligned, N a multiple of 4); kExact four at a time with N = K, so no
-// state needs a bounds check.
-enum LoadMode { kScalar, kVec, kExact };
+// state needs a bounds check; kTiled as kExact, but the block stages the B and C rows of
+// kTileTokens tokens in shared memory together (Mamba-1 blocks whose rows share one chunk and
+// sequence), which frees the registers that held them a token ahead.
+enum LoadMode { kScalar, kVec, kExact, kTiled };
+constexpr int kTileTokens = 32;
 
 // The inputs of one token for the R rows of a block and this lane's K states, loaded a token
 // ahead of their use: waiting for them each token would leave the scan latency-bound.
@@ -210,7 +219,7 @@ struct Token {
       g[j] = active && emit ? r.gate(j, t) : 1.0f;
     }
     const int N = r.states();
-    if (!active) return;
+    if (!active || kLoad == kTiled) return;
     const float* Bt = r.B(t);
     const float* Ct = r.C(t);
     if constexpr (kLanes == 1 && K % 4 == 0 && kLoad != kScalar) {
@@ -264,18 +273,47 @@ struct Scanner {
     // costs a move per register every token.
     Token<Rows, kLanes, K> one, two;
     one.template load<kLoad>(r, sub, t0, t0 < t1, emit);
-    for (int i = 0; i < steps; i += 2) {
-      if (!step<kLoad>(t0 + i, t1, i + 1 < steps, emit, write, dsum, one, two)) break;
-      if (i + 1 >= steps ||
-          !step<kLoad>(t0 + i + 1, t1, i + 2 < steps, emit, write, dsum, two, one))
-        break;
+    if constexpr (kLoad == kTiled) {
+      // Every thread of the block scans the same tokens, so all reach the barriers together.
+      __shared__ __align__(16) float tile[kTileTokens][2][K];  // B and C rows of the tile's tokens
+      constexpr int kQuads = 2 * K / 4;                        // float4s per token
+      for (int i = 0; i < steps && t0 + i < t1; i += kTileTokens) {
+        __syncthreads();  // the previous tile is used up
+        for (int q = threadIdx.x; q < kTileTokens * kQuads; q += kThreads) {
+          const int tok = q / kQuads, part = q % kQuads, which = part / (K / 4),
+                    k = part % (K / 4) * 4;
+          const int t = t0 + i + tok;
+          if (t < t1 && (which == 0 || emit))
+            *reinterpret_cast<float4*>(&tile[tok][which][k]) =
+                __ldg(reinterpret_cast<const float4*>((which ? r.C(t) : r.B(t)) + k));
+        }
+        __syncthreads();
+        const int m = min(kTileTokens, steps - i);
+        for (int j = 0; j < m; j += 2) {
+          if (!step<kLoad>(t0 + i + j, t1, i + j + 1 < steps, emit, write, dsum, one, two,
+                           tile[j][0]))
+            return;
+          if (j + 1 >= m || !step<kLoad>(t0 + i + j + 1, t1, i + j + 2 < steps, emit, write, dsum,
+                                         two, one, tile[j + 1][0]))
+            break;
+        }
+      }
+    } else {
+      for (int i = 0; i < steps; i += 2) {
+        if (!step<kLoad>(t0 + i, t1, i + 1 < steps, emit, write, dsum, one, two)) break;
+        if (i + 1 >= steps ||
+            !step<kLoad>(t0 + i + 1, t1, i + 2 < steps, emit, write, dsum, two, one))
+          break;
+      }
     }
   }
 
   // Token t from `now` while `ahead` loads t + 1; false once a lone thread is past the end.
+  // kTiled: B and C of token t are at bc[0..K) and bc[K..2K) in shared memory.
   template <int kLoad>
   __device__ bool step(int t, int t1, bool more, bool emit, bool write, float (&dsum)[R],
-                       const Token<Rows, kLanes, K>& now, Token<Rows, kLanes, K>& ahead) {
+                       const Token<Rows, kLanes, K>& now, Token<Rows, kLanes, K>& ahead,
+                       const float* bc = nullptr) {
     if (kLanes == 1 && t >= t1) return false;  // no shuffles to keep in step with
     const bool active = t < t1;
     if (t + kAhead < t1) r.prefetch(t + kAhead, sub, emit);
@@ -291,8 +329,8 @@ struct Scanner {
 #pragma unroll
         for (int k = 0; k < K; ++k) {
           const float e = Rows::kScalarA ? decay : exp2_fast(now.d[j] * a[kA == 1 ? 0 : j][k]);
-          s[j][k] = e * s[j][k] + dx * now.b[k];
-          acc[j] += s[j][k] * now.c[k];
+          s[j][k] = e * s[j][k] + dx * (kLoad == kTiled ? bc[k] : now.b[k]);
+          acc[j] += s[j][k] * (kLoad == kTiled ? (emit ? bc[K + k] : 0.0f) : now.c[k]);
         }
       }
     }
@@ -464,6 +502,8 @@ void run_scan(const P& p, float* state) {
   if constexpr (kLanes == 1 && K % 4 == 0) {
     const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
     const bool vec = aligned(p.B) && aligned(p.C) && p.ldbc % 4 == 0 && p.d_state % 4 == 0;
+    if (vec && p.d_state == K && Rows::block_shares_tokens(p))
+      return run_scan_as<Rows, kLanes, K, kTiled>(p, state);
     if (vec && p.d_state == K) return run_scan_as<Rows, kLanes, K, kExact>(p, state);
     if (vec) return run_scan_as<Rows, kLanes, K, kVec>(p, state);
   }
