@@ -69,8 +69,9 @@ __device__ __forceinline__ void store_state(__nv_bfloat16* at, float v) {
 // last chunk goes back to the inference state. One thread per (b, h, p, column); the entering
 // states may be stored rounded (bf16).
 template <class Out>
-__global__ void pass_states_kernel(Dims d, int ld, float* state, const float* s_local,
-                                   const double* cum, Out* h_in) {
+__global__ void pass_states_kernel(Dims d, int ld, float* __restrict__ state,
+                                   const float* __restrict__ s_local,
+                                   const double* __restrict__ cum, Out* __restrict__ h_in) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const size_t P_ld = size_t(d.P) * ld, PN = size_t(d.P) * d.N;
   if (i >= size_t(d.batch) * d.H * P_ld) return;
@@ -79,6 +80,7 @@ __global__ void pass_states_kernel(Dims d, int ld, float* state, const float* s_
   const size_t head = size_t(b) * d.H + h, own = head * PN + size_t(p) * d.N + n;
   const double* row = cum + head * d.Lp;
   float s = n < d.N ? state[own] : 0.0f;
+#pragma unroll 4
   for (int c = 0; c < d.nc; ++c) {
     const size_t chunk = (size_t(b) * d.nc + c) * d.H + h;
     store_state(h_in + chunk * P_ld + size_t(p) * ld + n, s);
