@@ -203,7 +203,8 @@ TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
   auto bf16 = make_cuda_backend(GemmPrecision::BF16);  // SSD products on bf16 tensor cores
   // chunk 8: one chunk, whole chunks, ragged tails, groups, odd sizes; L = 20000 at batch 2 goes
   // one sequence per call. The f32 path takes chunks of at most 128; the tensor-core path rounds
-  // them up to 64, 128 or 256, so that the short cases run the recurrent kernel there. Chunk
+  // them up to 64, 128 or 256 (halved for short prompts) and runs prompts of 16 tokens or more,
+  // one chunk or several; shorter ones run the recurrent kernel there too. Chunk
   // 256 (the checkpoints' value): recurrent scans cross the scan's own chunks, Δ is clamped, and
   // L = 40000 at batch 1 goes a segment at a time. The last three shapes have head dims and
   // states over one 64-wide tile of the tensor-core kernels, with ragged edges.

@@ -23,6 +23,7 @@ namespace perfmamba::cuda {
 namespace {
 constexpr int kThreads = 256;
 constexpr int kMaxTokensPerCall = 32768;
+constexpr int kMinTensorLen = 16;
 
 using ssd::Dims;
 
@@ -181,11 +182,18 @@ void chunked_f32(const SsdParams& p, cublasHandle_t blas, int Q) {
 
 void ssd_chunked(const SsdParams& p, cublasHandle_t blas, bool bf16) {
   // Any chunk length gives the same result. In f32, 128 balances the Q x Q masks against the
-  // per-chunk states in memory traffic (256 moves a quarter more); the tensor-core path keeps no
-  // masks in memory, and the checkpoints' 256 halves the states of 128.
-  const int Q = bf16 ? std::clamp((p.chunk_size + 63) / 64 * 64, 64, ssd::kMaxChunk)
-                     : std::clamp(p.chunk_size, 1, 128);
-  if (p.batch == 0 || p.len <= Q || p.n_heads == 0 || p.head_dim == 0 || p.d_state == 0)
+  // per-chunk states in memory traffic (256 moves a quarter more), and one chunk or less runs
+  // the recurrent kernel. The tensor-core path keeps no masks in memory, and the checkpoints' 256
+  // halves the states of 128; shorter prompts take shorter chunks (at least two where possible)
+  // down to 64, and only prompts under kMinTensorLen tokens run the recurrent kernel (up to 256
+  // tokens, it made mamba2-2.7b's prefill slower per token than at 512: benchmarks.md).
+  int Q = std::clamp(p.chunk_size, 1, 128);
+  if (bf16) {
+    Q = std::clamp((p.chunk_size + 63) / 64 * 64, 64, ssd::kMaxChunk);
+    while (Q > 64 && p.len < 2 * Q) Q /= 2;
+  }
+  const bool recurrent = bf16 ? p.len < kMinTensorLen : p.len <= Q;
+  if (p.batch == 0 || recurrent || p.n_heads == 0 || p.head_dim == 0 || p.d_state == 0)
     return ssd_recurrent(p);
   // The scratch is several copies of x: long batches go a few sequences at a time, and a single
   // long sequence a few whole chunks at a time (the state carries over, so the result is the
