@@ -156,6 +156,43 @@ TEST_F(Cuda, Conv1dNormsEmbedding) {
   EXPECT_THROW(be_->add_rmsnorm(too_wide), Error);
 }
 
+// More (sequence, run) items than a grid dimension holds, and an infinite input: outputs the
+// conv does not reach stay finite (narrow convs must not multiply inputs outside their width).
+TEST_F(Cuda, Conv1dManySequencesAndInfiniteInput) {
+  Rng rng(35);
+  {
+    const int batch = 70000, len = 2, C = 4, width = 4, hist = width - 1;
+    auto x = rng.normals(size_t(batch) * len * C), w = rng.normals(size_t(C) * width),
+         b = rng.normals(C), state = rng.normals(size_t(batch) * hist * C);
+    std::vector<float> out(size_t(batch) * len * C), st_cpu = state;
+    Conv1dParams p{batch,    len,           C,    width,      x.data(), C, w.data(),
+                   b.data(), st_cpu.data(), true, out.data(), C};
+    cpu::conv1d(p);
+    Conv1dParams d = p;
+    d.x = dev(x), d.weight = dev(w), d.bias = dev(b), d.conv_state = dev(state), d.out = dev(out);
+    be_->conv1d(d);
+    EXPECT_LT(testing::rel_error(host(d.out, out.size()), out), 1e-5);
+  }
+  for (int C : {37, 64})
+    for (int width : {1, 2, 3, 4}) {
+      const int len = 40, at = 5;
+      auto x = rng.normals(size_t(len) * C), w = rng.normals(size_t(C) * width), b = rng.normals(C);
+      for (int c = 0; c < C; ++c) x[size_t(at) * C + c] = INFINITY;
+      std::vector<float> out(size_t(len) * C);
+      Conv1dParams p{1, len, C, width, nullptr, C, nullptr, nullptr, nullptr, true, nullptr, C};
+      p.x = dev(x), p.weight = dev(w), p.bias = dev(b), p.out = dev(out);
+      be_->conv1d(p);
+      const std::vector<float> got = host(p.out, out.size());
+      for (int t = 0; t < len; ++t) {
+        if (t >= at && t < at + width) continue;  // the outputs that see the infinite input
+        for (int c = 0; c < C; ++c) {
+          ASSERT_TRUE(std::isfinite(got[size_t(t) * C + c]))
+              << "C " << C << " width " << width << " token " << t;
+        }
+      }
+    }
+}
+
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   Rng rng(33);
   // lengths of one and of many of the scan's chunks (32 tokens at least), ragged tails; 256

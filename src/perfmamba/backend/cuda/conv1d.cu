@@ -34,8 +34,8 @@ __global__ void conv1d_kernel(Conv1dParams p) {
 }
 
 // Widths up to 4 (the checkpoints'): a thread owns V neighbouring channels over a run of tokens,
-// with its taps in registers and the last three inputs in a sliding window, so each input is
-// read once (plus three tokens of halo per run) and no index is divided per output.
+// with its taps in registers and the last width - 1 inputs in a sliding window, so each input is
+// read once (plus width - 1 tokens of halo per run) and no index is divided per output.
 constexpr int kMaxTaps = 4, kRunThreads = 128;
 template <int V>
 struct Lanes {
@@ -63,42 +63,62 @@ __device__ __forceinline__ Lanes<V> input(const Conv1dParams& p, int b, int t, i
   return Lanes<V>{};
 }
 
-// grid: x = channel groups of V, y = runs of `run` tokens, z = sequences.
-template <int V>
+// grid: x = channel groups of V; y walks the (sequence, run of `run` tokens) items, more of them
+// than a grid's 65535 in a loop. W taps: the window holds the last W - 1 inputs only, so a
+// narrower conv never multiplies inputs it does not reach (a zero tap times inf would be NaN).
+template <int V, int W>
 __global__ void __launch_bounds__(kRunThreads) conv1d_run_kernel(Conv1dParams p, int run) {
   const int c = (blockIdx.x * kRunThreads + threadIdx.x) * V;
   if (c >= p.channels) return;
-  const int b = blockIdx.z, t0 = blockIdx.y * run, t1 = min(p.len, t0 + run);
-  // tap j multiplies the input j - 3 tokens back; widths under 4 leave the oldest taps zero
-  float w[kMaxTaps][V], bias[V];
-  const int skip = kMaxTaps - p.width;
+  float w[W][V], bias[V];  // tap k multiplies the input W - 1 - k tokens back
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     bias[j] = p.bias ? p.bias[c + j] : 0.0f;
 #pragma unroll
-    for (int k = 0; k < kMaxTaps; ++k)
-      w[k][j] = k >= skip ? p.weight[size_t(c + j) * p.width + k - skip] : 0.0f;
+    for (int k = 0; k < W; ++k) w[k][j] = p.weight[size_t(c + j) * W + k];
   }
-  Lanes<V> back3 = input<V>(p, b, t0 - 3, c), back2 = input<V>(p, b, t0 - 2, c),
-           back1 = input<V>(p, b, t0 - 1, c);
+  const int runs = (p.len + run - 1) / run;
+  for (size_t item = blockIdx.y; item < size_t(runs) * p.batch; item += gridDim.y) {
+    const int b = int(item / runs), t0 = int(item % runs) * run, t1 = min(p.len, t0 + run);
+    Lanes<V> back[W > 1 ? W - 1 : 1];  // back[k]: the input W - 1 - k tokens before t
+#pragma unroll
+    for (int k = 0; k < W - 1; ++k) back[k] = input<V>(p, b, t0 - (W - 1 - k), c);
 #pragma unroll 4
-  for (int t = t0; t < t1; ++t) {
-    const Lanes<V> now = load_lanes<V>(p.x + (size_t(b) * p.len + t) * p.ldx + c);
-    Lanes<V> y;
+    for (int t = t0; t < t1; ++t) {
+      const Lanes<V> now = load_lanes<V>(p.x + (size_t(b) * p.len + t) * p.ldx + c);
+      Lanes<V> y;
 #pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const float acc = bias[j] + w[0][j] * back3.v[j] + w[1][j] * back2.v[j] +
-                        w[2][j] * back1.v[j] + w[3][j] * now.v[j];
-      y.v[j] = p.silu ? silu(acc) : acc;
-    }
-    float* o = p.out + (size_t(b) * p.len + t) * p.ldo + c;
-    if constexpr (V == 4) {
-      *reinterpret_cast<float4*>(o) = make_float4(y.v[0], y.v[1], y.v[2], y.v[3]);
-    } else {
+      for (int j = 0; j < V; ++j) {
+        float acc = bias[j] + w[W - 1][j] * now.v[j];
 #pragma unroll
-      for (int j = 0; j < V; ++j) o[j] = y.v[j];
+        for (int k = 0; k < W - 1; ++k) acc += w[k][j] * back[k].v[j];
+        y.v[j] = p.silu ? silu(acc) : acc;
+      }
+      float* o = p.out + (size_t(b) * p.len + t) * p.ldo + c;
+      if constexpr (V == 4) {
+        *reinterpret_cast<float4*>(o) = make_float4(y.v[0], y.v[1], y.v[2], y.v[3]);
+      } else {
+#pragma unroll
+        for (int j = 0; j < V; ++j) o[j] = y.v[j];
+      }
+#pragma unroll
+      for (int k = 0; k + 1 < W - 1; ++k) back[k] = back[k + 1];
+      if constexpr (W > 1) back[W - 2] = now;
     }
-    back3 = back2, back2 = back1, back1 = now;
+  }
+}
+
+template <int V>
+void launch_runs(const Conv1dParams& p, dim3 grid, int run) {
+  switch (p.width) {
+    case 1:
+      return conv1d_run_kernel<V, 1><<<grid, kRunThreads>>>(p, run);
+    case 2:
+      return conv1d_run_kernel<V, 2><<<grid, kRunThreads>>>(p, run);
+    case 3:
+      return conv1d_run_kernel<V, 3><<<grid, kRunThreads>>>(p, run);
+    default:
+      return conv1d_run_kernel<V, 4><<<grid, kRunThreads>>>(p, run);
   }
 }
 
@@ -151,9 +171,10 @@ void conv1d(const Conv1dParams& p) {
     const size_t want = size_t(sm_count()) * 2048, have = size_t(groups) * p.batch;
     const int runs = int(std::min<size_t>((want + have - 1) / have, size_t(p.len)));
     const int run = std::clamp((p.len + runs - 1) / runs, 8, 64);
+    const size_t items = size_t((p.len + run - 1) / run) * p.batch;
     const dim3 grid(unsigned((groups + kRunThreads - 1) / kRunThreads),
-                    unsigned((p.len + run - 1) / run), unsigned(p.batch));
-    (vec ? conv1d_run_kernel<4> : conv1d_run_kernel<1>)<<<grid, kRunThreads>>>(p, run);
+                    unsigned(std::min<size_t>(items, 65535)));
+    vec ? launch_runs<4>(p, grid, run) : launch_runs<1>(p, grid, run);
     check_launch("conv1d");
   } else if (n) {
     conv1d_kernel<<<unsigned((n + 255) / 256), 256>>>(p);

@@ -469,8 +469,10 @@ void run_scan_as(const P& p, float* state) {
   static const int resident = [] {
     int n = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, emit_kernel<Rows, kLanes, K, kLoad, P>,
-                                                      kThreads, 0) != cudaSuccess)
+                                                      kThreads, 0) != cudaSuccess) {
+      cudaGetLastError();  // not to be reported later under another kernel's name
       n = 1;
+    }
     return std::max(n, 1);
   }();
   const size_t wave = size_t(resident) * sm_count(), per_chunk = grid_for(blocks * kLanes);

@@ -281,10 +281,14 @@ __global__ void __launch_bounds__(kOutThreads, 4)
       __syncthreads();
     }
   }
+  // The warp's 16 rows of y into f (only the warp itself reads them back).
+  const auto rows_to_shared = [&] {
 #pragma unroll
-  for (int j = 0; j < 4; ++j)
-    wmma::store_matrix_sync(&f[r_warp][16 * j], y[j], kLdf, wmma::mem_row_major);
-  __syncwarp();
+    for (int j = 0; j < 4; ++j)
+      wmma::store_matrix_sync(&f[r_warp][16 * j], y[j], kLdf, wmma::mem_row_major);
+    __syncwarp();
+  };
+  rows_to_shared();
   for (int r = r_warp; r < r_warp + 16; ++r) {
     float2& v = *reinterpret_cast<float2*>(&f[r][2 * lane]);
     v.x *= decay_t[r], v.y *= decay_t[r];
@@ -342,10 +346,7 @@ __global__ void __launch_bounds__(kOutThreads, 4)
     __syncthreads();
   }
 
-#pragma unroll
-  for (int j = 0; j < 4; ++j)
-    wmma::store_matrix_sync(&f[r_warp][16 * j], y[j], kLdf, wmma::mem_row_major);
-  __syncwarp();
+  rows_to_shared();
   // y = result + D x, a pair of columns per lane (kVec: both in the head, 8-byte aligned).
   const float D = p.D[o.h];
   const int c = 2 * lane, col = p0 + c;
