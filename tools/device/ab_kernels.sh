@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# On the GPU machine: one layer's kernels (`perfmamba bench --kernels`) of two binaries on the same
-# card, alternated: A = ab/perfmamba-old.xz (an earlier build), B = the packed build. Usage:
-# OPS=scan bash tools/device/ab_kernels.sh PRESETS...   (OPS: a grep pattern for the op names)
+# On the GPU machine: one layer's kernels (`perfmamba bench --kernels`) of several builds on the
+# same card, alternated over two rounds: each ab/NAME.xz (earlier or variant builds, xz'd
+# perfmamba binaries) and the packed build. Usage:
+# OPS=scan SEQLEN=512,2048 bash tools/device/ab_kernels.sh PRESETS...   (OPS: a grep pattern)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tools/device/env.sh
-xz -dc ab/perfmamba-old.xz > /tmp/perfmamba-old && chmod +x /tmp/perfmamba-old
+declare -A exe=([packed]=$bin/perfmamba)
+for f in ab/*.xz; do
+  [ -f "$f" ] || continue
+  name=$(basename "$f" .xz); xz -dc "$f" > "/tmp/$name" && chmod +x "/tmp/$name" && exe[$name]=/tmp/$name
+done
 nvidia-smi --query-gpu=name --format=csv,noheader
 for m in "$@"; do
   for round in 1 2; do
-    for who in A B; do
-      exe=$bin/perfmamba; [ $who = A ] && exe=/tmp/perfmamba-old
-      echo "== $m $who round $round"
-      "$exe" bench --kernels -m "$m" --device cuda --precision bf16 --seqlen ${SEQLEN:-512,2048,8192,16384} \
-        --repeats 10 2>&1 | grep -E "${OPS:-scan|ssd}"
+    for name in $(printf '%s\n' "${!exe[@]}" | sort); do
+      echo "== $m $name round $round"
+      "${exe[$name]}" bench --kernels -m "$m" --device cuda --precision bf16 \
+        --seqlen ${SEQLEN:-512,2048,8192,16384} --repeats 10 2>&1 | grep -E "${OPS:-scan|ssd}"
     done
   done
 done
