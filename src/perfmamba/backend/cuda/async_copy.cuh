@@ -18,6 +18,20 @@ __device__ __forceinline__ void copy_async(void* dst, const void* src) {
   *static_cast<float*>(dst) = *static_cast<const float*>(src);
 #endif
 }
+// The same for 8 or 16 bytes (both addresses aligned to that many).
+template <int kBytes>
+__device__ __forceinline__ void copy_async_bytes(void* dst, const void* src) {
+  static_assert(kBytes == 4 || kBytes == 8 || kBytes == 16);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "cp.async.ca.shared.global [%0], [%1], %2;" ::"r"(unsigned(__cvta_generic_to_shared(dst))),
+      "l"(src), "n"(kBytes)
+      : "memory");
+#else
+  for (int i = 0; i < kBytes / 4; ++i)
+    static_cast<float*>(dst)[i] = static_cast<const float*>(src)[i];
+#endif
+}
 // Closes a group of copies; copies_done<n>() waits until at most the n latest groups are pending.
 __device__ __forceinline__ void copies_group() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800

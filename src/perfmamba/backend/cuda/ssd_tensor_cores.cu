@@ -10,8 +10,11 @@
 //        y[t,p] = e^{cum_t} Σ_n C[t,n] H_in[p,n]                       (from earlier chunks)
 //               + Σ_{s<=t} (C_t·B_s) e^{cum_t - cum_s} Δ_s x[s,p]       (inside the chunk)
 //               + D x[t,p]
-//      The second sum goes 64 columns s at a time up to the diagonal: C Bᵀ is masked and scaled
-//      into shared memory, then multiplied by x.
+//      The first sum takes C rows already scaled by e^{cum_t} as they are staged. The second goes
+//      64 columns s at a time up to the diagonal: the next block of C Bᵀ (with its running sums
+//      and Δ) arrives in shared memory by asynchronous copies while the current one is masked,
+//      scaled and multiplied by x. Without those copies, waits on global loads were the largest
+//      stall (Nsight Compute, 6.2 of 12.9 cycles between a warp's instructions).
 // Operands are rounded to bf16 as they are staged in shared memory, products accumulate in f32
 // (WMMA 16x16x16), and the decays come from the running sums in double. Any N, P and group count:
 // tiles are padded with zeros in shared memory.
@@ -19,6 +22,7 @@
 
 #include <cstdint>
 
+#include "perfmamba/backend/cuda/async_copy.cuh"
 #include "perfmamba/backend/cuda/ssd_chunks.cuh"
 #include "perfmamba/core/tensor.hpp"
 
@@ -62,6 +66,23 @@ struct RowsBf16 {
     for (int j = 0; j < kSlots; ++j) {
       const int i = threadIdx.x + j * kThreads;
       *reinterpret_cast<uint4*>(&tile[i / kChunks][i % kChunks * 8]) = v[j];
+    }
+  }
+  // The same with row r times scale(r), rounded to bf16 again.
+  template <class Scale>
+  __device__ void store(Tile<kCols>& tile, Scale scale) const {
+#pragma unroll
+    for (int j = 0; j < kSlots; ++j) {
+      const int i = threadIdx.x + j * kThreads, r = i / kChunks;
+      const float k = scale(r);
+      __nv_bfloat162 pairs[4];
+      *reinterpret_cast<uint4*>(pairs) = v[j];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const float2 pair = __bfloat1622float2(pairs[q]);
+        pairs[q] = __floats2bfloat162_rn(pair.x * k, pair.y * k);
+      }
+      *reinterpret_cast<uint4*>(&tile[r][i % kChunks * 8]) = *reinterpret_cast<const uint4*>(pairs);
     }
   }
 };
@@ -234,9 +255,12 @@ __global__ void __launch_bounds__(kOutThreads, 4)
     chunk_output_kernel(SsdParams p, Dims d, int Np, const float* delta, const double* cum,
                         const bf16* Ch, const float* cb, const bf16* h_in) {
   __shared__ __align__(32) Tile<kTile> cs, hs;  // C and H_in tiles; then the masked block and x
-  __shared__ __align__(32) TileF f;             // the result
+  __shared__ __align__(32) TileF f;             // C·Bᵀ of 64 columns s (copied in ahead), then y
   // running sums of ΔA times log2(e), in f32: their differences are exact enough for bf16 products
-  __shared__ float log2_t[kTile], log2_s[kTile], decay_t[kTile], delta_s[kTile];
+  __shared__ float log2_t[kTile], decay_t[kTile];
+  // the running sums and Δ of the columns s, copied in a step ahead (two buffers in turn)
+  __shared__ double cum_s[2][kTile];
+  __shared__ float delta_s[2][kTile];
   auto& ms = cs;
   auto& xs = hs;
   const Operands o(p, d, Np);
@@ -244,6 +268,25 @@ __global__ void __launch_bounds__(kOutThreads, 4)
   const int rb = int(blockIdx.y % row_blocks), p0 = int(blockIdx.y / row_blocks) * kTile;
   const int t0 = o.first + rb * kTile;  // the block's rows: t0 .. t0 + 63
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r_warp = 16 * warp;
+  // C·Bᵀ of the block's rows and the 64 columns from s0, into f by asynchronous copies: they
+  // arrive while the block works on the step before.
+  const float* cb_rows =
+      cb + ((size_t(o.b) * d.nc + o.c) * d.G + o.g) * d.Q * d.Q + size_t(t0 - o.first) * d.Q;
+  // With it, the running sums and Δ of those columns into buffer `half`.
+  const auto fetch_columns = [&](int s0, int half) {
+    const float* src = cb_rows + (s0 - o.first);
+#pragma unroll 1
+    for (int i = threadIdx.x; i < kTile * kTile / 4; i += kOutThreads) {
+      const int r = i / (kTile / 4), c = i % (kTile / 4) * 4;
+      copy_async_bytes<16>(&f[r][c], src + size_t(r) * d.Q + c);
+    }
+    if (threadIdx.x < kTile) {
+      copy_async_bytes<8>(&cum_s[half][threadIdx.x], cum + o.row + s0 + threadIdx.x);
+      copy_async_bytes<4>(&delta_s[half][threadIdx.x], delta + o.row + s0 + threadIdx.x);
+    }
+    copies_group();
+  };
+  fetch_columns(o.first, 0);
   if (threadIdx.x < kTile) {
     const double sum = cum[o.row + t0 + threadIdx.x];
     log2_t[threadIdx.x] = float(sum * kLog2e);
@@ -253,7 +296,7 @@ __global__ void __launch_bounds__(kOutThreads, 4)
 #pragma unroll
   for (int j = 0; j < 4; ++j) wmma::fill_fragment(y[j], 0.0f);
 
-  // From earlier chunks: C_t H_inᵀ, then each row times e^{cum_t}.
+  // From earlier chunks: (e^{cum_t} C_t) H_inᵀ, the decay applied to C as it is staged.
   const bf16* hin = h_in + o.chunk_head() * d.P * Np;
   {
     RowsBf16<kOutThreads, kTile> c_next, h_next;
@@ -262,8 +305,9 @@ __global__ void __launch_bounds__(kOutThreads, 4)
       h_next.load(hin + size_t(p0) * Np + n0, Np, d.P - p0, Np - n0);
     };
     fetch(0);
+    __syncthreads();  // decay_t
     for (int n0 = 0; n0 < Np; n0 += kTile) {
-      c_next.store(cs);
+      c_next.store(cs, [&](int r) { return decay_t[r]; });
       h_next.store(hs);
       __syncthreads();
       if (n0 + kTile < Np) fetch(n0 + kTile);
@@ -281,46 +325,23 @@ __global__ void __launch_bounds__(kOutThreads, 4)
       __syncthreads();
     }
   }
-  // The warp's 16 rows of y into f (only the warp itself reads them back).
-  const auto rows_to_shared = [&] {
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-      wmma::store_matrix_sync(&f[r_warp][16 * j], y[j], kLdf, wmma::mem_row_major);
-    __syncwarp();
-  };
-  rows_to_shared();
-  for (int r = r_warp; r < r_warp + 16; ++r) {
-    float2& v = *reinterpret_cast<float2*>(&f[r][2 * lane]);
-    v.x *= decay_t[r], v.y *= decay_t[r];
-  }
-  __syncwarp();
-#pragma unroll
-  for (int j = 0; j < 4; ++j)
-    wmma::load_matrix_sync(y[j], &f[r_warp][16 * j], kLdf, wmma::mem_row_major);
 
   // Inside the chunk, 64 columns s at a time up to the diagonal.
-  const float* cb_rows =
-      cb + ((size_t(o.b) * d.nc + o.c) * d.G + o.g) * d.Q * d.Q + size_t(t0 - o.first) * d.Q;
   RowsF32<kOutThreads> x_next;
   x_next.template load<kVec>(o.x(o.first, p0), p.ldx, o.x_rows(o.first), d.P - p0);
-  for (int s0 = o.first; s0 <= t0; s0 += kTile) {
-    if (threadIdx.x < kTile) {
-      const size_t at = o.row + s0 + threadIdx.x;
-      log2_s[threadIdx.x] = float(cum[at] * kLog2e);
-      delta_s[threadIdx.x] = delta[at];
-    }
-    __syncthreads();
+  for (int s0 = o.first, half = 0; s0 <= t0; s0 += kTile, half ^= 1) {
+    copies_done<0>();  // f, cum_s[half] and delta_s[half] hold the columns from s0
     // On the diagonal block, warp w's rows need columns s <= 16w + 15 only.
     const int blocks_s = s0 < t0 ? 4 : warp + 1;
     // The warp masks and scales its own rows: (C_t·B_s) e^{cum_t - cum_s} Δ_s for s <= t, a pair of
     // columns per lane.
-    const float* cb_block = cb_rows + (s0 - o.first);
     const int s = 2 * lane;
     if (s < 16 * blocks_s) {
-      const float ls0 = log2_s[s], ls1 = log2_s[s + 1], d0 = delta_s[s], d1 = delta_s[s + 1];
+      const float ls0 = float(cum_s[half][s] * kLog2e), ls1 = float(cum_s[half][s + 1] * kLog2e);
+      const float d0 = delta_s[half][s], d1 = delta_s[half][s + 1];
 #pragma unroll 4
       for (int r = r_warp; r < r_warp + 16; ++r) {
-        const float2 v = *reinterpret_cast<const float2*>(cb_block + size_t(r) * d.Q + s);
+        const float2 v = *reinterpret_cast<const float2*>(&f[r][s]);
         const int last = t0 + r - s0;  // columns up to this one are kept
         const float m0 = s <= last ? v.x * exp2_fast(log2_t[r] - ls0) * d0 : 0.0f;
         const float m1 = s + 1 <= last ? v.y * exp2_fast(log2_t[r] - ls1) * d1 : 0.0f;
@@ -328,9 +349,11 @@ __global__ void __launch_bounds__(kOutThreads, 4)
       }
     }
     x_next.store(xs, [](int) { return 1.0f; });
-    __syncthreads();
-    if (s0 + kTile <= t0)
+    __syncthreads();  // f is used up
+    if (s0 + kTile <= t0) {
+      fetch_columns(s0 + kTile, half ^ 1);
       x_next.template load<kVec>(o.x(s0 + kTile, p0), p.ldx, o.x_rows(s0 + kTile), d.P - p0);
+    }
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       if (k >= blocks_s) break;
@@ -346,7 +369,11 @@ __global__ void __launch_bounds__(kOutThreads, 4)
     __syncthreads();
   }
 
-  rows_to_shared();
+  // The warp's 16 rows of y into f (only the warp itself reads them back).
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    wmma::store_matrix_sync(&f[r_warp][16 * j], y[j], kLdf, wmma::mem_row_major);
+  __syncwarp();
   // y = result + D x, a pair of columns per lane (kVec: both in the head, 8-byte aligned).
   const float D = p.D[o.h];
   const int c = 2 * lane, col = p0 + c;
