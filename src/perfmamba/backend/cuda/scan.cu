@@ -25,6 +25,7 @@
 // when the rows alone fill it (large batch, decode), pass 3 alone runs from the inference state.
 #include <cstdint>
 
+#include "perfmamba/backend/cuda/async_copy.cuh"
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/device_info.hpp"
@@ -85,6 +86,7 @@ struct Mamba1 {
   __host__ __device__ static size_t rows(const SelectiveScanParams& q) { return blocks(q); }
   // Whether the kThreads rows of every block of one thread per row share one chunk and sequence
   // (so one B and C row per token).
+  static constexpr bool can_tile() { return true; }
   static bool block_shares_tokens(const SelectiveScanParams& q) {
     return q.d_inner % kThreads == 0;
   }
@@ -103,6 +105,11 @@ struct Mamba1 {
   }
   __device__ const float* B(int t) const { return p.B + tok(t) * p.ldbc; }
   __device__ const float* C(int t) const { return p.C + tok(t) * p.ldbc; }
+  // the row's inputs of token t, for kTiled's asynchronous copies; delta and gate of the raw values
+  __device__ const float* x_at(int t) const { return p.x + tok(t) * p.ldx + e; }
+  __device__ const float* dt_at(int t) const { return p.dt + tok(t) * p.lddt + e; }
+  __device__ const float* z_at(int t) const { return p.z + tok(t) * p.ldz + e; }
+  __device__ float delta_of(float dt) const { return softplus_fast(dt + bias); }
   __device__ void prefetch(int t, int, bool emit) const {
     prefetch_l1(p.dt + tok(t) * p.lddt + e);
     prefetch_l1(p.x + tok(t) * p.ldx + e);
@@ -137,7 +144,7 @@ struct Mamba2 {
   __host__ __device__ static size_t rows(const SsdParams& q) {
     return size_t(q.batch) * q.n_heads * q.head_dim;
   }
-  static bool block_shares_tokens(const SsdParams&) { return false; }  // rows of other groups
+  static constexpr bool can_tile() { return false; }  // a block's rows may be of several groups
   __device__ bool has(int r) const { return i0 + r < p.head_dim; }
   __device__ size_t row(int r) const { return (size_t(b) * p.n_heads + h) * p.head_dim + i0 + r; }
   __device__ int len() const { return p.len; }
@@ -199,11 +206,18 @@ struct Slot {
 
 // How a thread holding all states of a row loads B and C: kScalar one state at a time; kVec four
 // at a time (rows 16-byte aligned, N a multiple of 4); kExact four at a time with N = K, so no
-// state needs a bounds check; kTiled as kExact, but the block stages the B and C rows of
-// kTileTokens tokens in shared memory together (Mamba-1 blocks whose rows share one chunk and
-// sequence), which frees the registers that held them a token ahead.
+// state needs a bounds check; kTiled (Mamba-1 blocks whose rows share one chunk and sequence):
+// the block copies the B and C rows and its rows' x, Δ and z of kTileTokens tokens into shared
+// memory with cp.async, a tile ahead of their use. Waiting on those global loads was the largest
+// stall of the scan (Nsight Compute, emit pass at the 2.8b shape), and the registers that held
+// a token ahead are free.
 enum LoadMode { kScalar, kVec, kExact, kTiled };
-constexpr int kTileTokens = 32;
+constexpr int kTileTokens = 8;
+// Shared memory of a kTiled block: two tiles of B and C rows and of x, Δ and z per row.
+template <int K>
+constexpr int tiled_floats() {
+  return 2 * kTileTokens * (2 * K + 3 * kThreads);
+}
 
 // The inputs of one token for the R rows of a block and this lane's K states, loaded a token
 // ahead of their use: waiting for them each token would leave the scan latency-bound.
@@ -272,31 +286,49 @@ struct Scanner {
     // Two token buffers in turn rather than a copy of the next into the current one, which
     // costs a move per register every token.
     Token<Rows, kLanes, K> one, two;
-    one.template load<kLoad>(r, sub, t0, t0 < t1, emit);
+    if (kLoad != kTiled) one.template load<kLoad>(r, sub, t0, t0 < t1, emit);
     if constexpr (kLoad == kTiled) {
+      static_assert(R == 1 && kLanes == 1 && !Rows::kScalarA, "kTiled is Mamba-1's");
       // Every thread of the block scans the same tokens, so all reach the barriers together.
-      __shared__ __align__(16) float tile[kTileTokens][2][K];  // B and C rows of the tile's tokens
-      constexpr int kQuads = 2 * K / 4;                        // float4s per token
-      for (int i = 0; i < steps && t0 + i < t1; i += kTileTokens) {
-        __syncthreads();  // the previous tile is used up
+      extern __shared__ __align__(16) float tiles[];
+      float* const bcs = tiles;                            // [2][kTileTokens][2K]
+      float* const xs = bcs + 2 * kTileTokens * 2 * K;     // [2][kTileTokens][kThreads]
+      float* const dts = xs + 2 * kTileTokens * kThreads;  // the same
+      float* const zs = dts + 2 * kTileTokens * kThreads;  // the same
+      const bool gate = emit && r.p.z;
+      const auto fetch = [&](int tt, int buf) {
+        constexpr int kQuads = 2 * K / 4;  // float4s of B and C per token
         for (int q = threadIdx.x; q < kTileTokens * kQuads; q += kThreads) {
           const int tok = q / kQuads, part = q % kQuads, which = part / (K / 4),
                     k = part % (K / 4) * 4;
-          const int t = t0 + i + tok;
+          const int t = tt + tok;
           if (t < t1 && (which == 0 || emit))
-            *reinterpret_cast<float4*>(&tile[tok][which][k]) =
-                __ldg(reinterpret_cast<const float4*>((which ? r.C(t) : r.B(t)) + k));
+            copy_async_bytes<16>(bcs + ((buf * kTileTokens + tok) * 2 + which) * K + k,
+                                 (which ? r.C(t) : r.B(t)) + k);
         }
-        __syncthreads();
-        const int m = min(kTileTokens, steps - i);
-        for (int j = 0; j < m; j += 2) {
-          if (!step<kLoad>(t0 + i + j, t1, i + j + 1 < steps, emit, write, dsum, one, two,
-                           tile[j][0]))
-            return;
-          if (j + 1 >= m || !step<kLoad>(t0 + i + j + 1, t1, i + j + 2 < steps, emit, write, dsum,
-                                         two, one, tile[j + 1][0]))
-            break;
+        for (int k = 0; k < kTileTokens && tt + k < t1; ++k) {
+          const int at = (buf * kTileTokens + k) * kThreads + threadIdx.x;
+          copy_async_bytes<4>(xs + at, r.x_at(tt + k));
+          copy_async_bytes<4>(dts + at, r.dt_at(tt + k));
+          if (gate) copy_async_bytes<4>(zs + at, r.z_at(tt + k));
         }
+        copies_group();
+      };
+      fetch(t0, 0);
+      for (int i = 0, buf = 0; i < steps && t0 + i < t1; i += kTileTokens, buf ^= 1) {
+        const bool more = i + kTileTokens < steps && t0 + i + kTileTokens < t1;
+        if (more) fetch(t0 + i + kTileTokens, buf ^ 1);  // the buffer the tile before used
+        if (more)
+          copies_done<1>();
+        else
+          copies_done<0>();
+        const int m = min(kTileTokens, min(steps - i, t1 - t0 - i));
+        for (int k = 0; k < m; ++k) {
+          const int at = (buf * kTileTokens + k) * kThreads + threadIdx.x;
+          tiled_step(t0 + i + k, emit, write, dsum[0], bcs + (buf * kTileTokens + k) * 2 * K,
+                     dts[at], xs[at], gate ? zs[at] : 0.0f, gate);
+        }
+        __syncthreads();  // the tile is used up before the next iteration refills its buffer
       }
     } else {
       for (int i = 0; i < steps; i += 2) {
@@ -309,11 +341,9 @@ struct Scanner {
   }
 
   // Token t from `now` while `ahead` loads t + 1; false once a lone thread is past the end.
-  // kTiled: B and C of token t are at bc[0..K) and bc[K..2K) in shared memory.
   template <int kLoad>
   __device__ bool step(int t, int t1, bool more, bool emit, bool write, float (&dsum)[R],
-                       const Token<Rows, kLanes, K>& now, Token<Rows, kLanes, K>& ahead,
-                       const float* bc = nullptr) {
+                       const Token<Rows, kLanes, K>& now, Token<Rows, kLanes, K>& ahead) {
     if (kLanes == 1 && t >= t1) return false;  // no shuffles to keep in step with
     const bool active = t < t1;
     if (t + kAhead < t1) r.prefetch(t + kAhead, sub, emit);
@@ -329,8 +359,8 @@ struct Scanner {
 #pragma unroll
         for (int k = 0; k < K; ++k) {
           const float e = Rows::kScalarA ? decay : exp2_fast(now.d[j] * a[kA == 1 ? 0 : j][k]);
-          s[j][k] = e * s[j][k] + dx * (kLoad == kTiled ? bc[k] : now.b[k]);
-          acc[j] += s[j][k] * (kLoad == kTiled ? (emit ? bc[K + k] : 0.0f) : now.c[k]);
+          s[j][k] = e * s[j][k] + dx * now.b[k];
+          acc[j] += s[j][k] * now.c[k];
         }
       }
     }
@@ -342,6 +372,21 @@ struct Scanner {
       }
     }
     return true;
+  }
+
+  // kTiled's token t: B and C at bc[0..K) and bc[K..2K), the row's raw Δ, x and z.
+  __device__ void tiled_step(int t, bool emit, bool write, float& dsum, const float* bc, float dt,
+                             float x, float z, bool gate) {
+    const float d = r.delta_of(dt);
+    dsum += d;
+    const float dx = d * x;
+    float acc = 0.0f;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      s[0][k] = exp2_fast(d * a[0][k]) * s[0][k] + dx * bc[k];
+      if (emit) acc += s[0][k] * bc[K + k];
+    }
+    if (emit && write) r.out(0, t, acc, x, gate ? silu_fast(z) : 1.0f);
   }
 
   __device__ void load_state(const float* src, int c, size_t rows) {
@@ -463,13 +508,14 @@ template <class Rows, int kLanes, int K, int kLoad, class P>
 void run_scan_as(const P& p, float* state) {
   const size_t blocks = Rows::blocks(p), rows = Rows::rows(p);
   const int len = p.len, N = p.d_state;
+  constexpr size_t smem = kLoad == kTiled ? tiled_floats<K>() * sizeof(float) : 0;
   // Chunks scanned in parallel: as many as make one pass's blocks one full wave (the blocks
   // resident at once, from the kernel's occupancy). For the 2.8b shape at L = 2048, 16 chunks
   // (0.97 waves) took 0.27 ms and 17 (1.03 waves) 0.33 ms; more chunks only add state passing.
   static const int resident = [] {
     int n = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, emit_kernel<Rows, kLanes, K, kLoad, P>,
-                                                      kThreads, 0) != cudaSuccess) {
+                                                      kThreads, smem) != cudaSuccess) {
       cudaGetLastError();  // not to be reported later under another kernel's name
       n = 1;
     }
@@ -485,8 +531,8 @@ void run_scan_as(const P& p, float* state) {
     chunks = (len + chunk_len - 1) / chunk_len;
   }
   if (chunks == 1) {
-    launch_chained(emit_kernel<Rows, kLanes, K, kLoad, P>, grid_for(blocks * kLanes), kThreads, 0,
-                   "scan", p, static_cast<const float*>(nullptr), state, 1, len);
+    launch_chained(emit_kernel<Rows, kLanes, K, kLoad, P>, grid_for(blocks * kLanes), kThreads,
+                   smem, "scan", p, static_cast<const float*>(nullptr), state, 1, len);
     return;
   }
   const int64_t n_states = int64_t(rows) * chunks * N;
@@ -495,13 +541,13 @@ void run_scan_as(const P& p, float* state) {
   Tensor dsum = Tensor::empty({int64_t(rows) * chunks}, DType::F32, Device::CUDA);
   const unsigned grid = grid_for(blocks * chunks * kLanes);
   local_kernel<Rows, kLanes, K, kLoad>
-      <<<grid, kThreads>>>(p, local.f32(), dsum.f32(), chunks, chunk_len);
+      <<<grid, kThreads, smem>>>(p, local.f32(), dsum.f32(), chunks, chunk_len);
   check_launch("scan: chunk states");
   propagate_kernel<Rows, kLanes, K>
       <<<grid_for(rows * N), kThreads>>>(p, state, local.f32(), dsum.f32(), entering.f32(), chunks);
   check_launch("scan: state passing");
   emit_kernel<Rows, kLanes, K, kLoad>
-      <<<grid, kThreads>>>(p, entering.f32(), nullptr, chunks, chunk_len);
+      <<<grid, kThreads, smem>>>(p, entering.f32(), nullptr, chunks, chunk_len);
   check_launch("scan: chunk outputs");
 }
 
@@ -510,8 +556,9 @@ void run_scan(const P& p, float* state) {
   if constexpr (kLanes == 1 && K % 4 == 0) {
     const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
     const bool vec = aligned(p.B) && aligned(p.C) && p.ldbc % 4 == 0 && p.d_state % 4 == 0;
-    if (vec && p.d_state == K && Rows::block_shares_tokens(p))
-      return run_scan_as<Rows, kLanes, K, kTiled>(p, state);
+    if constexpr (Rows::can_tile())
+      if (vec && p.d_state == K && Rows::block_shares_tokens(p))
+        return run_scan_as<Rows, kLanes, K, kTiled>(p, state);
     if (vec && p.d_state == K) return run_scan_as<Rows, kLanes, K, kExact>(p, state);
     if (vec) return run_scan_as<Rows, kLanes, K, kVec>(p, state);
   }
