@@ -327,6 +327,48 @@ TEST_F(Cuda, GraphDecodeEqualsPlainDecode) {
 // bf16 GEMMs: a GEMM against the f32 CPU GEMM, and whole models (prefill and decode logits)
 // against the f32 golden logits; the bf16 weight copies follow a weight that is freed and its
 // buffer reused (no stale copy).
+// In bf16 a norm also writes its output rounded for the GEMM that reads it next. That GEMM must
+// take the copy only for the same matrix: a GEMM straight after the norm on another matrix of the
+// same shape, and a second GEMM on the norm's output, each get their own input right.
+TEST(CudaBf16, NormRoundedOutputGoesOnlyToItsGemm) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  auto be = make_cuda_backend(GemmPrecision::BF16);
+  Rng rng(38);
+  const int rows = 6, cols = 64, n = 40;
+  auto h = rng.normals(size_t(rows) * cols), nw = rng.normals(cols),
+       other = rng.normals(size_t(rows) * cols);
+  auto w = rng.normals(size_t(n) * cols);
+  std::vector<float> normed(h.size()), h_cpu = h;
+  cpu::add_rmsnorm({rows, cols, h_cpu.data(), nullptr, nw.data(), 1e-5f, normed.data()});
+  const auto to_dev = [](const std::vector<float>& v) {
+    Tensor t = Tensor::empty({int64_t(v.size())});
+    std::copy(v.begin(), v.end(), t.f32());
+    return t.to(Device::CUDA);
+  };
+  const auto product = [&](const std::vector<float>& a) {
+    std::vector<float> c(size_t(rows) * n);
+    cpu::gemm({rows, n, cols, a.data(), cols, w.data(), nullptr, c.data(), n, false});
+    return c;
+  };
+  Tensor dh = to_dev(h), dnw = to_dev(nw), dother = to_dev(other), dw = to_dev(w);
+  Tensor dout = Tensor::empty({int64_t(h.size())}, DType::F32, Device::CUDA);
+  Tensor dc = Tensor::empty({int64_t(rows) * n}, DType::F32, Device::CUDA);
+  const auto gemm_of = [&](const Tensor& a) {
+    be->gemm({rows, n, cols, a.f32(), cols, dw.f32(), nullptr, dc.f32(), n, false});
+    be->synchronize();
+    Tensor hc = dc.to(Device::CPU);
+    return std::vector<float>(hc.f32(), hc.f32() + size_t(rows) * n);
+  };
+  for (int first_other : {1, 0}) {
+    be->add_rmsnorm({rows, cols, dh.f32(), nullptr, dnw.f32(), 1e-5f, dout.f32()});
+    if (first_other) {
+      EXPECT_LT(testing::rel_error(gemm_of(dother), product(other)), 1e-2);
+    }
+    EXPECT_LT(testing::rel_error(gemm_of(dout), product(normed)), 1e-2);
+    EXPECT_LT(testing::rel_error(gemm_of(dout), product(normed)), 1e-2);  // converts anew
+  }
+}
+
 TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
   auto be = make_cuda_backend(GemmPrecision::BF16);

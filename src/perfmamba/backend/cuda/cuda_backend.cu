@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "perfmamba/backend/backend.hpp"
@@ -198,6 +199,7 @@ class CudaBackend final : public Backend {
 
   // Row-major c[m,n] = a[m,k] w[n,k]^T is column-major c^T = w a^T: one cuBLAS call.
   void gemm(const GemmParams& p) override {
+    const Rounded ready = std::exchange(rounded_, Rounded{});
     if (p.m == 0 || p.n == 0) return;
     if (precision_ == GemmPrecision::BF16 && cuda::gemv_bf16_fits(p)) {
       bool made = false;
@@ -212,7 +214,9 @@ class CudaBackend final : public Backend {
     const float alpha = 1.0f;
     if (precision_ == GemmPrecision::BF16) {
       const void* w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
-      const void* a = bf16_input(p.a, p.m, p.k, p.lda);
+      const bool rounded =
+          ready.src == p.a && ready.rows == p.m && ready.cols == p.k && ready.ld == p.lda;
+      const void* a = rounded ? bf16_input_ : bf16_input(p.a, p.m, p.k, p.lda);
       PM_CUDA(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, w, CUDA_R_16BF,
                            p.k, a, CUDA_R_16BF, p.k, &beta, p.c, CUDA_R_32F, p.ldc,
                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
@@ -222,18 +226,36 @@ class CudaBackend final : public Backend {
                         p.lda, &beta, p.c, p.ldc));
   }
   int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
-  void add_rmsnorm(const AddRmsNormParams& p) override { cuda::add_rmsnorm(p); }
-  void gated_rmsnorm(const GatedRmsNormParams& p) override { cuda::gated_rmsnorm(p); }
-  void conv1d(const Conv1dParams& p) override { cuda::conv1d(p); }
-  void selective_scan(const SelectiveScanParams& p) override { cuda::selective_scan(p); }
+  void add_rmsnorm(const AddRmsNormParams& p) override {
+    cuda::add_rmsnorm(p, round_alongside(p.out, p.rows, p.cols, p.cols));
+  }
+  void gated_rmsnorm(const GatedRmsNormParams& p) override {
+    cuda::gated_rmsnorm(p, round_alongside(p.out, p.rows, p.cols, p.ldo));
+  }
+  void conv1d(const Conv1dParams& p) override {
+    rounded_ = {};
+    cuda::conv1d(p);
+  }
+  void selective_scan(const SelectiveScanParams& p) override {
+    rounded_ = {};
+    cuda::selective_scan(p);
+  }
   void ssd_chunked(const SsdParams& p) override {
+    rounded_ = {};
     cuda::ssd_chunked(p, blas_, precision_ == GemmPrecision::BF16);
   }
-  void ssd_step(const SsdParams& p) override { cuda::ssd_recurrent(p); }
-  void embedding(const EmbeddingParams& p) override { cuda::embedding(p); }
+  void ssd_step(const SsdParams& p) override {
+    rounded_ = {};
+    cuda::ssd_recurrent(p);
+  }
+  void embedding(const EmbeddingParams& p) override {
+    rounded_ = {};
+    cuda::embedding(p);
+  }
   // bf16 only: the fused steps' GEMVs are the bf16 GEMVs. PERFMAMBA_CUDA_FUSED=0 runs the ops one
   // by one, for comparisons.
   bool mamba1_layers_step(const Mamba1StepParams* layers, int n) override {
+    rounded_ = {};
     if (!fused_steps_on() || n <= 0 || !cuda::mamba1_steps_fit(layers, n)) return false;
     if (!step_scratch_[0].fits(layers, n, capturing_)) return false;
     std::vector<cuda::Mamba1StepWeights> w(static_cast<size_t>(n));
@@ -251,6 +273,7 @@ class CudaBackend final : public Backend {
     return true;
   }
   bool mamba2_layers_step(const Mamba2StepParams* layers, int n) override {
+    rounded_ = {};
     if (!fused_steps_on() || n <= 0 || !cuda::mamba2_steps_fit(layers, n)) return false;
     if (!step_scratch_[1].fits(layers, n, capturing_)) return false;
     std::vector<cuda::Mamba2StepWeights> w(static_cast<size_t>(n));
@@ -265,8 +288,12 @@ class CudaBackend final : public Backend {
     cuda::mamba2_steps(layers, w.data(), n, step_scratch_[1].view);
     return true;
   }
-  void synchronize() override { PM_CUDA(cudaDeviceSynchronize()); }
+  void synchronize() override {
+    rounded_ = {};
+    PM_CUDA(cudaDeviceSynchronize());
+  }
   bool begin_capture() override {
+    rounded_ = {};
     cache().begin_reserve();
     made_while_capturing_.clear();
     if (cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeRelaxed) == cudaSuccess)
@@ -276,6 +303,7 @@ class CudaBackend final : public Backend {
     return false;
   }
   std::unique_ptr<DeviceGraph> end_capture() override {
+    rounded_ = {};
     cudaGraph_t graph = nullptr;
     cudaError_t err = cudaStreamEndCapture(cudaStreamPerThread, &graph);
     capturing_ = false;
@@ -339,14 +367,26 @@ class CudaBackend final : public Backend {
   }
   // The GEMM input rounded to bf16, packed (ld = cols), in a reused scratch buffer.
   const void* bf16_input(const float* a, int rows, int cols, int lda) {
-    const size_t bytes = size_t(rows) * size_t(cols) * 2;
-    if (bytes > bf16_input_bytes_) {
-      if (bf16_input_) cache().free(bf16_input_);
-      bf16_input_ = cache().alloc(bytes);
-      bf16_input_bytes_ = bytes;
-    }
-    cuda::to_bf16(a, bf16_input_, rows, cols, lda);
+    cuda::to_bf16(a, bf16_scratch(size_t(rows) * size_t(cols)), rows, cols, lda);
     return bf16_input_;
+  }
+  void* bf16_scratch(size_t count) {
+    if (count * 2 > bf16_input_bytes_) {
+      if (bf16_input_) cache().free(bf16_input_);
+      bf16_input_ = cache().alloc(count * 2);
+      bf16_input_bytes_ = count * 2;
+    }
+    return bf16_input_;
+  }
+  // Where a norm should also write its output in bf16 (the scratch the next GEMM's input is
+  // rounded into), or null: f32 GEMMs, and single rows, which the GEMV reads in f32. The next
+  // GEMM takes that copy only if it reads exactly this matrix and no other op ran between.
+  void* round_alongside(const float* out, int rows, int cols, int ld) {
+    rounded_ = {};
+    if (precision_ != GemmPrecision::BF16 || rows < 2) return nullptr;
+    void* copy = bf16_scratch(size_t(rows) * size_t(cols));
+    rounded_ = {out, rows, cols, ld};
+    return copy;
   }
 
   bool fused_steps_on() const {
@@ -400,6 +440,12 @@ class CudaBackend final : public Backend {
   std::string name_;
   bool range_open_ = false;
   std::unordered_map<const float*, Bf16Copy> bf16_weights_;
+  // A GEMM input a norm already wrote in bf16 (into bf16_input_), and its shape.
+  struct Rounded {
+    const float* src = nullptr;
+    int rows = 0, cols = 0, ld = 0;
+  };
+  Rounded rounded_;
   std::unordered_map<const float*, Bf16Copy> bf16_transposed_;
   bool capturing_ = false;
   std::vector<const float*> made_while_capturing_;

@@ -6,8 +6,10 @@
 
 namespace perfmamba::cuda {
 
-void add_rmsnorm(const AddRmsNormParams& p);
-void gated_rmsnorm(const GatedRmsNormParams& p);
+// out_bf16 (optional): the output also rounded to bf16, packed [rows, cols], as to_bf16 would
+// make it for a bf16 GEMM that reads it next.
+void add_rmsnorm(const AddRmsNormParams& p, void* out_bf16 = nullptr);
+void gated_rmsnorm(const GatedRmsNormParams& p, void* out_bf16 = nullptr);
 void conv1d(const Conv1dParams& p);
 void selective_scan(const SelectiveScanParams& p);
 void ssd_recurrent(const SsdParams& p);

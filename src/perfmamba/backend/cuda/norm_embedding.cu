@@ -1,5 +1,7 @@
 // Row-wise ops: residual add + RMSNorm, Mamba-2's gated group RMSNorm, embedding gather and the
 // bias fill before a GEMM. One block per row (or row group).
+#include <cuda_bf16.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -15,8 +17,11 @@ constexpr int kThreads = 256;
 
 // The norms keep their row in registers (kPer values a thread, all loads issued at once): a
 // decode step has one row per sequence, and a loop of dependent passes over it cost 5-9 us.
+// out16 (optional): the output rounded to bf16 as well, packed [rows, cols], for a bf16 GEMM that
+// reads it next (saves that GEMM's own rounding pass over the row).
 template <int kPer>
-__global__ void __launch_bounds__(1024) add_rmsnorm_kernel(AddRmsNormParams p) {
+__global__ void __launch_bounds__(1024)
+    add_rmsnorm_kernel(AddRmsNormParams p, __nv_bfloat16* out16) {
   wait_for_previous();
   let_next_start();
   float* __restrict__ h = p.residual + size_t(blockIdx.x) * p.cols;
@@ -37,10 +42,13 @@ __global__ void __launch_bounds__(1024) add_rmsnorm_kernel(AddRmsNormParams p) {
     }
   const float scale = rsqrtf(block_sum(ss) / float(p.cols) + p.eps);
   float* __restrict__ o = p.out + size_t(blockIdx.x) * p.cols;
+  __nv_bfloat16* __restrict__ o16 = out16 ? out16 + size_t(blockIdx.x) * p.cols : nullptr;
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
-    if (i < p.cols) o[i] = p.weight[i] * (v[j] * scale);
+    if (i >= p.cols) continue;
+    o[i] = p.weight[i] * (v[j] * scale);
+    if (o16) o16[i] = __float2bfloat16_rn(o[i]);
   }
 }
 
@@ -48,7 +56,8 @@ __global__ void __launch_bounds__(1024) add_rmsnorm_kernel(AddRmsNormParams p) {
 // its kPer values as float4s (the scalar loads of V = 1 kept the DRAM at 41 % for Mamba-2 2.7b
 // prefill rows).
 template <int kPer, int V>
-__global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(GatedRmsNormParams p) {
+__global__ void __launch_bounds__(1024)
+    gated_rmsnorm_kernel(GatedRmsNormParams p, __nv_bfloat16* out16) {
   static_assert(kPer % V == 0);
   wait_for_previous();
   let_next_start();
@@ -79,6 +88,7 @@ __global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(GatedRmsNormParams 
   }
   const float scale = rsqrtf(block_sum(ss) / float(p.group_size) + p.eps);
   float* __restrict__ o = p.out + r * p.ldo + c0;
+  __nv_bfloat16* __restrict__ o16 = out16 ? out16 + r * p.cols + c0 : nullptr;
   const float* __restrict__ w = p.weight + c0;
 #pragma unroll
   for (int j = 0; j < kPer / V; ++j) {
@@ -86,11 +96,20 @@ __global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(GatedRmsNormParams 
     if (i >= p.group_size) continue;
     if constexpr (V == 4) {
       const float4 g = *reinterpret_cast<const float4*>(w + i);
-      *reinterpret_cast<float4*>(o + i) =
-          make_float4(g.x * (v[j * V] * scale), g.y * (v[j * V + 1] * scale),
-                      g.z * (v[j * V + 2] * scale), g.w * (v[j * V + 3] * scale));
+      const float4 out = make_float4(g.x * (v[j * V] * scale), g.y * (v[j * V + 1] * scale),
+                                     g.z * (v[j * V + 2] * scale), g.w * (v[j * V + 3] * scale));
+      *reinterpret_cast<float4*>(o + i) = out;
+      if (o16) {
+        const __nv_bfloat162 lo = __floats2bfloat162_rn(out.x, out.y),
+                             hi = __floats2bfloat162_rn(out.z, out.w);
+        uint2 packed;
+        packed.x = *reinterpret_cast<const uint32_t*>(&lo),
+        packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+        *reinterpret_cast<uint2*>(o16 + i) = packed;
+      }
     } else {
       o[i] = w[i] * (v[j] * scale);
+      if (o16) o16[i] = __float2bfloat16_rn(o[i]);
     }
   }
 }
@@ -102,11 +121,11 @@ unsigned row_threads(int cols) {
 }
 
 // Launches kernel<8> or, for rows over 8192, kernel<32>; beyond 32768 values a row is refused.
-template <class P>
-void launch_row_kernel(void (*narrow)(P), void (*wide)(P), dim3 grid, int cols, const char* what,
-                       const P& p) {
-  if (cols <= 1024 * 8) return launch_chained(narrow, grid, row_threads<8>(cols), 0, what, p);
-  if (cols <= 1024 * 32) return launch_chained(wide, grid, row_threads<32>(cols), 0, what, p);
+template <class... Args>
+void launch_row_kernel(void (*narrow)(Args...), void (*wide)(Args...), dim3 grid, int cols,
+                       const char* what, const Args&... args) {
+  if (cols <= 1024 * 8) return launch_chained(narrow, grid, row_threads<8>(cols), 0, what, args...);
+  if (cols <= 1024 * 32) return launch_chained(wide, grid, row_threads<32>(cols), 0, what, args...);
   throw Error(
       "cuda", what,
       "rows of " + std::to_string(cols) + " values are above the 32768 the CUDA norms support");
@@ -130,24 +149,26 @@ __global__ void fill_rows_kernel(float* c, int m, int n, int ldc, const float* b
 }
 }  // namespace
 
-void add_rmsnorm(const AddRmsNormParams& p) {
+void add_rmsnorm(const AddRmsNormParams& p, void* out_bf16) {
   if (p.rows == 0) return;
-  launch_row_kernel(add_rmsnorm_kernel<8>, add_rmsnorm_kernel<32>, p.rows, p.cols, "add_rmsnorm",
-                    p);
+  auto* out16 = static_cast<__nv_bfloat16*>(out_bf16);
+  launch_row_kernel(add_rmsnorm_kernel<8>, add_rmsnorm_kernel<32>, dim3(p.rows), p.cols,
+                    "add_rmsnorm", p, out16);
 }
 
-void gated_rmsnorm(const GatedRmsNormParams& p) {
+void gated_rmsnorm(const GatedRmsNormParams& p, void* out_bf16) {
   if (p.rows == 0) return;
+  auto* out16 = static_cast<__nv_bfloat16*>(out_bf16);
   const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
   const bool vec = p.group_size % 4 == 0 && p.ldy % 4 == 0 && p.ldz % 4 == 0 && p.ldo % 4 == 0 &&
                    aligned(p.y) && aligned(p.z) && aligned(p.out) && aligned(p.weight);
   const dim3 grid(p.rows, p.cols / p.group_size);
   if (vec)
     launch_row_kernel(gated_rmsnorm_kernel<8, 4>, gated_rmsnorm_kernel<32, 4>, grid, p.group_size,
-                      "gated_rmsnorm", p);
+                      "gated_rmsnorm", p, out16);
   else
     launch_row_kernel(gated_rmsnorm_kernel<8, 1>, gated_rmsnorm_kernel<32, 1>, grid, p.group_size,
-                      "gated_rmsnorm", p);
+                      "gated_rmsnorm", p, out16);
 }
 
 void embedding(const EmbeddingParams& p) {
