@@ -369,6 +369,66 @@ TEST(CudaBf16, NormRoundedOutputGoesOnlyToItsGemm) {
   }
 }
 
+// The conv and the scan write their outputs in bf16 too, for the GEMM that reads them next
+// (x_proj and out_proj in Mamba-1): on the vector and tiled paths, that GEMM gets the right input.
+TEST(CudaBf16, ConvAndScanRoundedOutputsFeedTheirGemm) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  auto be = make_cuda_backend(GemmPrecision::BF16);
+  Rng rng(39);
+  const auto to_dev = [](const std::vector<float>& v) {
+    Tensor t = Tensor::empty({int64_t(v.size())});
+    std::copy(v.begin(), v.end(), t.f32());
+    return t.to(Device::CUDA);
+  };
+  const auto from_dev = [&](const Tensor& t, size_t n) {
+    be->synchronize();
+    Tensor h = t.to(Device::CPU);
+    return std::vector<float>(h.f32(), h.f32() + n);
+  };
+  const int batch = 2, len = 40, E = 128, N = 16, n = 24, T = batch * len;
+  auto w = rng.normals(size_t(n) * E);
+  Tensor dw = to_dev(w), dc = Tensor::empty({int64_t(T) * n}, DType::F32, Device::CUDA);
+  const auto expect_gemm = [&](const Tensor& a, const std::vector<float>& a_cpu, const char* what) {
+    be->gemm({T, n, E, a.f32(), E, dw.f32(), nullptr, dc.f32(), n, false});
+    std::vector<float> c(size_t(T) * n);
+    cpu::gemm({T, n, E, a_cpu.data(), E, w.data(), nullptr, c.data(), n, false});
+    EXPECT_LT(testing::rel_error(from_dev(dc, c.size()), c), 1e-2) << what;
+  };
+  {  // conv, four channels a thread
+    const int width = 4;
+    auto x = rng.normals(size_t(T) * E), cw = rng.normals(size_t(E) * width), cb = rng.normals(E);
+    std::vector<float> out(size_t(T) * E);
+    cpu::conv1d(
+        {batch, len, E, width, x.data(), E, cw.data(), cb.data(), nullptr, true, out.data(), E});
+    Tensor dx = to_dev(x), dcw = to_dev(cw), dcb = to_dev(cb);
+    Tensor dout = Tensor::empty({int64_t(out.size())}, DType::F32, Device::CUDA);
+    be->conv1d(
+        {batch, len, E, width, dx.f32(), E, dcw.f32(), dcb.f32(), nullptr, true, dout.f32(), E});
+    expect_gemm(dout, out, "conv then gemm");
+  }
+  {  // scan, the tiled path (128 channels a block, N = 16)
+    auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
+         bias = rng.uniforms(E, -1, 0.5f), A = rng.uniforms(size_t(E) * N, -8, -0.1f),
+         bc = rng.normals(size_t(T) * 2 * N), D = rng.normals(E), z = rng.normals(size_t(T) * E),
+         s = rng.normals(size_t(batch) * E * N);
+    std::vector<float> y(size_t(T) * E), s_cpu = s;
+    SelectiveScanParams p;
+    p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
+    p.dt = dt.data(), p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(),
+    p.C = bc.data() + N, p.ldbc = 2 * N, p.D = D.data(), p.z = z.data(), p.ldz = E,
+    p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
+    cpu::selective_scan(p);
+    Tensor dx = to_dev(x), ddt = to_dev(dt), dbias = to_dev(bias), dA = to_dev(A), dbc = to_dev(bc),
+           dD = to_dev(D), dz = to_dev(z), ds = to_dev(s);
+    Tensor dy = Tensor::empty({int64_t(y.size())}, DType::F32, Device::CUDA);
+    SelectiveScanParams d = p;
+    d.x = dx.f32(), d.dt = ddt.f32(), d.dt_bias = dbias.f32(), d.A = dA.f32(), d.B = dbc.f32(),
+    d.C = dbc.f32() + N, d.D = dD.f32(), d.z = dz.f32(), d.ssm_state = ds.f32(), d.y = dy.f32();
+    be->selective_scan(d);
+    expect_gemm(dy, y, "scan then gemm");
+  }
+}
+
 TEST(CudaBf16, GemmAndModelsWithinBf16Tolerance) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
   auto be = make_cuda_backend(GemmPrecision::BF16);

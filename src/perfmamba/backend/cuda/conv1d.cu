@@ -1,5 +1,7 @@
 // Causal depthwise conv1d (+ SiLU) over a token-major input with conv_state history, and the
 // state update that lets prefill pieces and decode steps chain.
+#include <cuda_bf16.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -21,7 +23,7 @@ __device__ __forceinline__ float timeline(const Conv1dParams& p, int b, int pos,
 
 // Any width: one thread per (batch, token, channel); channels are the fastest index, so loads
 // coalesce.
-__global__ void conv1d_kernel(Conv1dParams p) {
+__global__ void conv1d_kernel(Conv1dParams p, __nv_bfloat16* out16) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= size_t(p.batch) * p.len * p.channels) return;
   const int c = int(i % p.channels);
@@ -30,7 +32,9 @@ __global__ void conv1d_kernel(Conv1dParams p) {
   float acc = p.bias ? p.bias[c] : 0.0f;
   for (int k = 0; k < p.width; ++k)
     acc += p.weight[size_t(c) * p.width + k] * timeline(p, b, t + k, c);
-  p.out[bt * p.ldo + c] = p.silu ? silu(acc) : acc;
+  const float y = p.silu ? silu(acc) : acc;
+  p.out[bt * p.ldo + c] = y;
+  if (out16) out16[bt * p.channels + c] = __float2bfloat16_rn(y);
 }
 
 // Widths up to 4 (the checkpoints'): a thread owns V neighbouring channels over a run of tokens,
@@ -67,7 +71,8 @@ __device__ __forceinline__ Lanes<V> input(const Conv1dParams& p, int b, int t, i
 // than a grid's 65535 in a loop. W taps: the window holds the last W - 1 inputs only, so a
 // narrower conv never multiplies inputs it does not reach (a zero tap times inf would be NaN).
 template <int V, int W>
-__global__ void __launch_bounds__(kRunThreads) conv1d_run_kernel(Conv1dParams p, int run) {
+__global__ void __launch_bounds__(kRunThreads)
+    conv1d_run_kernel(Conv1dParams p, int run, __nv_bfloat16* out16) {
   const int c = (blockIdx.x * kRunThreads + threadIdx.x) * V;
   if (c >= p.channels) return;
   float w[W][V], bias[V];  // tap k multiplies the input W - 1 - k tokens back
@@ -94,12 +99,25 @@ __global__ void __launch_bounds__(kRunThreads) conv1d_run_kernel(Conv1dParams p,
         for (int k = 0; k < W - 1; ++k) acc += w[k][j] * back[k].v[j];
         y.v[j] = p.silu ? silu(acc) : acc;
       }
-      float* o = p.out + (size_t(b) * p.len + t) * p.ldo + c;
+      const size_t row = size_t(b) * p.len + t;
+      float* o = p.out + row * p.ldo + c;
+      __nv_bfloat16* o16 = out16 ? out16 + row * p.channels + c : nullptr;
       if constexpr (V == 4) {
         *reinterpret_cast<float4*>(o) = make_float4(y.v[0], y.v[1], y.v[2], y.v[3]);
+        if (o16) {
+          const __nv_bfloat162 lo = __floats2bfloat162_rn(y.v[0], y.v[1]);
+          const __nv_bfloat162 hi = __floats2bfloat162_rn(y.v[2], y.v[3]);
+          uint2 packed;
+          packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+          packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+          *reinterpret_cast<uint2*>(o16) = packed;
+        }
       } else {
 #pragma unroll
-        for (int j = 0; j < V; ++j) o[j] = y.v[j];
+        for (int j = 0; j < V; ++j) {
+          o[j] = y.v[j];
+          if (o16) o16[j] = __float2bfloat16_rn(y.v[j]);
+        }
       }
 #pragma unroll
       for (int k = 0; k + 1 < W - 1; ++k) back[k] = back[k + 1];
@@ -109,16 +127,16 @@ __global__ void __launch_bounds__(kRunThreads) conv1d_run_kernel(Conv1dParams p,
 }
 
 template <int V>
-void launch_runs(const Conv1dParams& p, dim3 grid, int run) {
+void launch_runs(const Conv1dParams& p, dim3 grid, int run, __nv_bfloat16* out16) {
   switch (p.width) {
     case 1:
-      return conv1d_run_kernel<V, 1><<<grid, kRunThreads>>>(p, run);
+      return conv1d_run_kernel<V, 1><<<grid, kRunThreads>>>(p, run, out16);
     case 2:
-      return conv1d_run_kernel<V, 2><<<grid, kRunThreads>>>(p, run);
+      return conv1d_run_kernel<V, 2><<<grid, kRunThreads>>>(p, run, out16);
     case 3:
-      return conv1d_run_kernel<V, 3><<<grid, kRunThreads>>>(p, run);
+      return conv1d_run_kernel<V, 3><<<grid, kRunThreads>>>(p, run, out16);
     default:
-      return conv1d_run_kernel<V, 4><<<grid, kRunThreads>>>(p, run);
+      return conv1d_run_kernel<V, 4><<<grid, kRunThreads>>>(p, run, out16);
   }
 }
 
@@ -155,12 +173,13 @@ __global__ void conv1d_step_kernel(Conv1dParams p) {
 }
 }  // namespace
 
-void conv1d(const Conv1dParams& p) {
+bool conv1d(const Conv1dParams& p, void* out_bf16) {
   const size_t n = size_t(p.batch) * p.len * p.channels;
   if (p.len == 1 && p.conv_state && n) {
     launch_chained(conv1d_step_kernel, unsigned((n + 255) / 256), 256, 0, "conv1d step", p);
-    return;
+    return false;
   }
+  auto* out16 = static_cast<__nv_bfloat16*>(out_bf16);
   if (n && p.width <= kMaxTaps) {
     const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
     const bool vec = p.channels % 4 == 0 && p.ldx % 4 == 0 && p.ldo % 4 == 0 && aligned(p.x) &&
@@ -174,16 +193,17 @@ void conv1d(const Conv1dParams& p) {
     const size_t items = size_t((p.len + run - 1) / run) * p.batch;
     const dim3 grid(unsigned((groups + kRunThreads - 1) / kRunThreads),
                     unsigned(std::min<size_t>(items, 65535)));
-    vec ? launch_runs<4>(p, grid, run) : launch_runs<1>(p, grid, run);
+    vec ? launch_runs<4>(p, grid, run, out16) : launch_runs<1>(p, grid, run, out16);
     check_launch("conv1d");
   } else if (n) {
-    conv1d_kernel<<<unsigned((n + 255) / 256), 256>>>(p);
+    conv1d_kernel<<<unsigned((n + 255) / 256), 256>>>(p, out16);
     check_launch("conv1d");
   }
   if (p.conv_state && p.width > 1 && p.batch * p.channels > 0) {
     conv_state_kernel<<<unsigned((size_t(p.batch) * p.channels + 255) / 256), 256>>>(p);
     check_launch("conv1d state update");
   }
+  return out16 != nullptr;
 }
 
 }  // namespace perfmamba::cuda

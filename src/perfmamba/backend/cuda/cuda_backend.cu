@@ -232,13 +232,12 @@ class CudaBackend final : public Backend {
   void gated_rmsnorm(const GatedRmsNormParams& p) override {
     cuda::gated_rmsnorm(p, round_alongside(p.out, p.rows, p.cols, p.ldo));
   }
+  // The conv's output is x_proj's input (Mamba-1) or the SSD's; the scan's is out_proj's.
   void conv1d(const Conv1dParams& p) override {
-    rounded_ = {};
-    cuda::conv1d(p);
+    if (!cuda::conv1d(p, round_alongside(p.out, p.batch * p.len, p.channels, p.ldo))) rounded_ = {};
   }
   void selective_scan(const SelectiveScanParams& p) override {
-    rounded_ = {};
-    cuda::selective_scan(p);
+    cuda::selective_scan(p, round_alongside(p.y, p.batch * p.len, p.d_inner, p.ldy));
   }
   void ssd_chunked(const SsdParams& p) override {
     rounded_ = {};
@@ -378,7 +377,7 @@ class CudaBackend final : public Backend {
     }
     return bf16_input_;
   }
-  // Where a norm should also write its output in bf16 (the scratch the next GEMM's input is
+  // Where an op should also write its output in bf16 (the scratch the next GEMM's input is
   // rounded into), or null: f32 GEMMs, and single rows, which the GEMV reads in f32. The next
   // GEMM takes that copy only if it reads exactly this matrix and no other op ran between.
   void* round_alongside(const float* out, int rows, int cols, int ld) {

@@ -10,8 +10,10 @@ namespace perfmamba::cuda {
 // make it for a bf16 GEMM that reads it next.
 void add_rmsnorm(const AddRmsNormParams& p, void* out_bf16 = nullptr);
 void gated_rmsnorm(const GatedRmsNormParams& p, void* out_bf16 = nullptr);
-void conv1d(const Conv1dParams& p);
-void selective_scan(const SelectiveScanParams& p);
+// out_bf16 / y_bf16 (optional): the output also rounded to bf16, packed [batch * len, channels],
+// as the norms above. conv1d returns whether it wrote it (a decode step does not).
+bool conv1d(const Conv1dParams& p, void* out_bf16 = nullptr);
+void selective_scan(const SelectiveScanParams& p, void* y_bf16 = nullptr);
 void ssd_recurrent(const SsdParams& p);
 // Chunked SSD for prefill: products on bf16 tensor cores when bf16, else f32 batched GEMMs on
 // `blas`; one chunk or less runs ssd_recurrent.

@@ -23,6 +23,8 @@
 //   3. each (rows, chunk) scans again from its true entering state and writes y.
 // That doubles the arithmetic, so the chunk count is only as large as filling the GPU needs;
 // when the rows alone fill it (large batch, decode), pass 3 alone runs from the inference state.
+#include <cuda_bf16.h>
+
 #include <cstdint>
 
 #include "perfmamba/backend/cuda/async_copy.cuh"
@@ -67,14 +69,19 @@ __device__ __forceinline__ float silu_fast(float v) {
   return __fdividef(v, 1.0f + exp2_fast(-v * kLog2e));
 }
 
+// Mamba-1's parameters, and where y also goes rounded to bf16 ([batch * len, d_inner], optional).
+struct ScanArgs : SelectiveScanParams {
+  __nv_bfloat16* y16 = nullptr;
+};
+
 // Mamba-1: a block is one row (b, e); A per (e, n); gate z.
 struct Mamba1 {
   static constexpr int R = 1;
   static constexpr bool kScalarA = false;
-  const SelectiveScanParams& p;
+  const ScanArgs& p;
   int b, e;
   float bias, skip;  // dt_bias and D of the channel, read once
-  __device__ Mamba1(const SelectiveScanParams& q, size_t block)
+  __device__ Mamba1(const ScanArgs& q, size_t block)
       : p(q),
         b(int(block / q.d_inner)),
         e(int(block % q.d_inner)),
@@ -117,7 +124,9 @@ struct Mamba1 {
     prefetch_l1(B(t));
   }
   __device__ void out(int, int t, float sc, float x, float g) const {
-    p.y[tok(t) * p.ldy + e] = (sc + skip * x) * g;
+    const float y = (sc + skip * x) * g;
+    p.y[tok(t) * p.ldy + e] = y;
+    if (p.y16) p.y16[tok(t) * p.d_inner + e] = __float2bfloat16_rn(y);
   }
 };
 
@@ -592,8 +601,11 @@ void dispatch(const P& p, float* state) {
 }
 }  // namespace
 
-void selective_scan(const SelectiveScanParams& p) {
-  dispatch<Mamba1, Mamba1>(p, p.ssm_state);
+void selective_scan(const SelectiveScanParams& p, void* y_bf16) {
+  ScanArgs args;
+  static_cast<SelectiveScanParams&>(args) = p;
+  args.y16 = static_cast<__nv_bfloat16*>(y_bf16);
+  dispatch<Mamba1, Mamba1>(args, args.ssm_state);
 }
 
 void ssd_recurrent(const SsdParams& p) {
