@@ -369,8 +369,9 @@ TEST(CudaBf16, NormRoundedOutputGoesOnlyToItsGemm) {
   }
 }
 
-// The conv and the scan write their outputs in bf16 too, for the GEMM that reads them next
-// (x_proj and out_proj in Mamba-1): on the vector and tiled paths, that GEMM gets the right input.
+// The conv (when told a GEMM reads its output next) and the scan write their outputs in bf16
+// too, for that GEMM (x_proj and out_proj in Mamba-1): on the conv's vector path and the tiled
+// scan, it gets the right input.
 TEST(CudaBf16, ConvAndScanRoundedOutputsFeedTheirGemm) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
   auto be = make_cuda_backend(GemmPrecision::BF16);
@@ -402,8 +403,9 @@ TEST(CudaBf16, ConvAndScanRoundedOutputsFeedTheirGemm) {
         {batch, len, E, width, x.data(), E, cw.data(), cb.data(), nullptr, true, out.data(), E});
     Tensor dx = to_dev(x), dcw = to_dev(cw), dcb = to_dev(cb);
     Tensor dout = Tensor::empty({int64_t(out.size())}, DType::F32, Device::CUDA);
-    be->conv1d(
-        {batch, len, E, width, dx.f32(), E, dcw.f32(), dcb.f32(), nullptr, true, dout.f32(), E});
+    be->conv1d({batch, len, E, width, dx.f32(), E, dcw.f32(), dcb.f32(), nullptr, true, dout.f32(),
+                E,
+                /*out_feeds_gemm=*/true});
     expect_gemm(dout, out, "conv then gemm");
   }
   {  // scan, the tiled path (128 channels a block, N = 16)

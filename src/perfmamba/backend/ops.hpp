@@ -66,6 +66,7 @@ struct Conv1dParams {
   bool silu = true;
   float* out = nullptr;
   int ldo = 0;
+  bool out_feeds_gemm = false;  // a GEMM reads out next (a backend may prepare that GEMM's input)
   OpCost cost() const;
 };
 

@@ -19,7 +19,7 @@ void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
   Tensor x = Tensor::empty({T, E}, DType::F32, dev);
   be.set_component(Component::Conv1d, layer);
   be.conv1d({batch, len, E, c.d_conv, xz.f32(), xz_dim, w.conv_weight.f32(), bias(w.conv_bias),
-             state.conv_state.f32(), true, x.f32(), E});
+             state.conv_state.f32(), true, x.f32(), E, /*out_feeds_gemm=*/true});  // x_proj
 
   Tensor dbc = Tensor::empty({T, dbc_dim}, DType::F32, dev);
   be.set_component(Component::XProj, layer);

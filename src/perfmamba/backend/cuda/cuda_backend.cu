@@ -166,6 +166,7 @@ class CudaBackend final : public Backend {
             (precision_ == GemmPrecision::BF16 ? " (bf16 GEMMs)" : "");
     if (precision_ == GemmPrecision::BF16)
       cache().listen(this, [this](void* p) {
+        if (p == rounded_.src) rounded_ = {};  // a new buffer at this address is another matrix
         for (auto* copies : {&bf16_weights_, &bf16_transposed_}) {
           auto it = copies->find(static_cast<const float*>(p));
           if (it == copies->end()) continue;
@@ -227,17 +228,28 @@ class CudaBackend final : public Backend {
   }
   int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
   void add_rmsnorm(const AddRmsNormParams& p) override {
-    cuda::add_rmsnorm(p, round_alongside(p.out, p.rows, p.cols, p.cols));
+    void* copy = rounding_target(p.rows, p.cols);
+    cuda::add_rmsnorm(p, copy);
+    record_rounded(copy, p.out, p.rows, p.cols, p.cols);
   }
   void gated_rmsnorm(const GatedRmsNormParams& p) override {
-    cuda::gated_rmsnorm(p, round_alongside(p.out, p.rows, p.cols, p.ldo));
+    void* copy = rounding_target(p.rows, p.cols);
+    cuda::gated_rmsnorm(p, copy);
+    record_rounded(copy, p.out, p.rows, p.cols, p.ldo);
   }
-  // The conv's output is x_proj's input (Mamba-1) or the SSD's; the scan's is out_proj's.
+  // Mamba-1's conv output is x_proj's input (Mamba-2's goes to the SSD: no copy); the scan's
+  // output is out_proj's input.
   void conv1d(const Conv1dParams& p) override {
-    if (!cuda::conv1d(p, round_alongside(p.out, p.batch * p.len, p.channels, p.ldo))) rounded_ = {};
+    const int rows = p.batch * p.len;
+    void* copy = p.out_feeds_gemm ? rounding_target(rows, p.channels) : nullptr;
+    rounded_ = {};
+    if (cuda::conv1d(p, copy)) record_rounded(copy, p.out, rows, p.channels, p.ldo);
   }
   void selective_scan(const SelectiveScanParams& p) override {
-    cuda::selective_scan(p, round_alongside(p.y, p.batch * p.len, p.d_inner, p.ldy));
+    const int rows = p.batch * p.len;
+    void* copy = rounding_target(rows, p.d_inner);
+    cuda::selective_scan(p, copy);
+    record_rounded(copy, p.y, rows, p.d_inner, p.ldy);
   }
   void ssd_chunked(const SsdParams& p) override {
     rounded_ = {};
@@ -371,21 +383,25 @@ class CudaBackend final : public Backend {
   }
   void* bf16_scratch(size_t count) {
     if (count * 2 > bf16_input_bytes_) {
-      if (bf16_input_) cache().free(bf16_input_);
+      void* old = std::exchange(bf16_input_, nullptr);
+      bf16_input_bytes_ = 0;  // nothing dangles if the allocation below throws
+      if (old) cache().free(old);
       bf16_input_ = cache().alloc(count * 2);
       bf16_input_bytes_ = count * 2;
     }
     return bf16_input_;
   }
   // Where an op should also write its output in bf16 (the scratch the next GEMM's input is
-  // rounded into), or null: f32 GEMMs, and single rows, which the GEMV reads in f32. The next
-  // GEMM takes that copy only if it reads exactly this matrix and no other op ran between.
-  void* round_alongside(const float* out, int rows, int cols, int ld) {
+  // rounded into), or null: f32 GEMMs, and single rows, which the GEMV reads in f32. Clears the
+  // record; the op's wrapper records the copy once the op is launched (record_rounded). The
+  // next GEMM takes it only if it reads exactly that matrix and no other op ran between.
+  void* rounding_target(int rows, int cols) {
     rounded_ = {};
     if (precision_ != GemmPrecision::BF16 || rows < 2) return nullptr;
-    void* copy = bf16_scratch(size_t(rows) * size_t(cols));
-    rounded_ = {out, rows, cols, ld};
-    return copy;
+    return bf16_scratch(size_t(rows) * size_t(cols));
+  }
+  void record_rounded(const void* copy, const float* src, int rows, int cols, int ld) {
+    if (copy) rounded_ = {src, rows, cols, ld};
   }
 
   bool fused_steps_on() const {
