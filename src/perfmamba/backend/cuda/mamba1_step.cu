@@ -253,9 +253,12 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     return v;
   };
   if (D % 4 == 0) {
-    for (int r = 4 * t; r < D && nc > 0; r += 4 * kThreads)
-      add4(out + r,
-           make_float4(column_sum(r), column_sum(r + 1), column_sum(r + 2), column_sum(r + 3)));
+    for (int r = 4 * t; r < D && nc > 0; r += 4 * kThreads) {
+      const float* bias = b == 0 ? p.out_proj_bias : nullptr;
+      const float4 init = bias ? make_float4(bias[r], bias[r + 1], bias[r + 2], bias[r + 3])
+                               : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      add4(out + r, Columns<kVec>::sum4(cpart, groups, D, r, init));
+    }
   } else {
     for (int r = t; r < D && nc > 0; r += kThreads) atomicAdd(out + r, column_sum(r));
   }

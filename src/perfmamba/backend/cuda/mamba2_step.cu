@@ -322,7 +322,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     if (D % 4 == 0) {
       for (int r = 4 * t; r < D; r += 4 * kThreads)
         add4(out + r,
-             make_float4(column_sum(r), column_sum(r + 1), column_sum(r + 2), column_sum(r + 3)));
+             Columns<kVec>::sum4(cpart, groups, D, r, make_float4(0.0f, 0.0f, 0.0f, 0.0f)));
     } else {
       for (int r = t; r < D; r += kThreads) atomicAdd(out + r, column_sum(r));
     }
