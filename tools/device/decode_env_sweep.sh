@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: batch-1 decode of the packed binary (B) under several environment settings,
 # against another perfmamba binary (A, xz-compressed; optional), alternating A and every B variant on each
-# preset, twice over, so that all see the same card and clocks.
+# preset, RUNS times over (2), so that all see the same card and clocks. STEPS: decode steps (60).
 # Usage: A=ab/base.xz VARIANTS="name:VAR=1,VAR2=0 name2:VAR=2" bash tools/device/decode_env_sweep.sh PRESETS...
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,7 +13,7 @@ decode() {  # exe, preset, then VAR=value settings
     --decode-batch 1 --repeats 1 --decode-steps "${STEPS:-60}" 2>&1 | grep decode
 }
 for m in "$@"; do
-  for run in 1 2; do
+  for run in $(seq "${RUNS:-2}"); do
     [ -n "${A:-}" ] && echo "$m A: $(decode /tmp/perfmamba-a "$m")"
     for v in $VARIANTS; do
       echo "$m B ${v%%:*}: $(decode "$bin/perfmamba" "$m" $(tr , ' ' <<<"${v#*:}"))"
