@@ -30,4 +30,13 @@ __device__ __forceinline__ float dot8(const uint4& w, const float (&x)[8], float
   return fmaf(bf16_hi(w.w), x[7], acc);
 }
 
+// Four floats rounded to bf16 (nearest even), stored as 8 bytes at dst (8-byte aligned).
+__device__ __forceinline__ void store_bf16x4(void* dst, float a, float b, float c, float d) {
+  const __nv_bfloat162 lo = __floats2bfloat162_rn(a, b), hi = __floats2bfloat162_rn(c, d);
+  uint2 packed;
+  packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+  packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+  *reinterpret_cast<uint2*>(dst) = packed;
+}
+
 }  // namespace perfmamba::cuda

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "perfmamba/backend/cuda/bf16.cuh"
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/device_info.hpp"
@@ -104,14 +105,7 @@ __global__ void __launch_bounds__(kRunThreads)
       __nv_bfloat16* o16 = out16 ? out16 + row * p.channels + c : nullptr;
       if constexpr (V == 4) {
         *reinterpret_cast<float4*>(o) = make_float4(y.v[0], y.v[1], y.v[2], y.v[3]);
-        if (o16) {
-          const __nv_bfloat162 lo = __floats2bfloat162_rn(y.v[0], y.v[1]);
-          const __nv_bfloat162 hi = __floats2bfloat162_rn(y.v[2], y.v[3]);
-          uint2 packed;
-          packed.x = *reinterpret_cast<const uint32_t*>(&lo);
-          packed.y = *reinterpret_cast<const uint32_t*>(&hi);
-          *reinterpret_cast<uint2*>(o16) = packed;
-        }
+        if (o16) store_bf16x4(o16, y.v[0], y.v[1], y.v[2], y.v[3]);
       } else {
 #pragma unroll
         for (int j = 0; j < V; ++j) {

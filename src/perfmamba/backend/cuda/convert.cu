@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "perfmamba/backend/cuda/bf16.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 
@@ -24,12 +25,7 @@ __global__ void to_bf16_kernel(const float* __restrict__ src, __nv_bfloat16* __r
       __nv_bfloat16* out = dst + r * cols + g * V;
       if constexpr (V == 4) {
         const float4 v = *reinterpret_cast<const float4*>(in);
-        const __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y),
-                             hi = __floats2bfloat162_rn(v.z, v.w);
-        uint2 packed;
-        packed.x = *reinterpret_cast<const uint32_t*>(&lo),
-        packed.y = *reinterpret_cast<const uint32_t*>(&hi);
-        *reinterpret_cast<uint2*>(out) = packed;
+        store_bf16x4(out, v.x, v.y, v.z, v.w);
       } else {
         *out = __float2bfloat16_rn(*in);
       }

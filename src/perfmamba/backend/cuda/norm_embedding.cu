@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "perfmamba/backend/cuda/bf16.cuh"
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
@@ -99,14 +100,7 @@ __global__ void __launch_bounds__(1024)
       const float4 out = make_float4(g.x * (v[j * V] * scale), g.y * (v[j * V + 1] * scale),
                                      g.z * (v[j * V + 2] * scale), g.w * (v[j * V + 3] * scale));
       *reinterpret_cast<float4*>(o + i) = out;
-      if (o16) {
-        const __nv_bfloat162 lo = __floats2bfloat162_rn(out.x, out.y),
-                             hi = __floats2bfloat162_rn(out.z, out.w);
-        uint2 packed;
-        packed.x = *reinterpret_cast<const uint32_t*>(&lo),
-        packed.y = *reinterpret_cast<const uint32_t*>(&hi);
-        *reinterpret_cast<uint2*>(o16 + i) = packed;
-      }
+      if (o16) store_bf16x4(o16 + i, out.x, out.y, out.z, out.w);
     } else {
       o[i] = w[i] * (v[j] * scale);
       if (o16) o16[i] = __float2bfloat16_rn(o[i]);
