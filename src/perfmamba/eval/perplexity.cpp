@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "perfmamba/core/error.hpp"
 
 namespace perfmamba {
 
-double PerplexityResult::ppl() const { return std::exp(mean_nll()); }
+double PerplexityResult::ppl() const {
+  return std::exp(mean_nll());
+}
 
 namespace {
 struct Window {
@@ -54,18 +58,34 @@ PerplexityResult perplexity(MambaLM& model, const std::vector<int32_t>& ids,
   for (size_t i = 0; i < all.size();) {
     size_t j = i;
     const int64_t len = all[i].end - all[i].begin;
-    while (j < all.size() && j - i < size_t(std::max(opt.batch, 1)) && all[j].end - all[j].begin == len) ++j;
+    while (j < all.size() && j - i < size_t(std::max(opt.batch, 1)) &&
+           all[j].end - all[j].begin == len)
+      ++j;
     const int batch = int(j - i);
     std::vector<int32_t> block;
-    for (size_t k = i; k < j; ++k) block.insert(block.end(), ids.begin() + all[k].begin, ids.begin() + all[k].end);
+    for (size_t k = i; k < j; ++k)
+      block.insert(block.end(), ids.begin() + all[k].begin, ids.begin() + all[k].end);
     InferenceState state = model.new_state(batch);
     Tensor logits = model.prefill(block.data(), batch, int(len), state, true);
+    // The rows' log-softmaxes on all cores (one row is a pass over the vocabulary: on a GPU this
+    // loop took most of an evaluation's time), added below in row order, so the sum does not
+    // depend on the thread count.
+    std::vector<std::pair<int, int64_t>> rows;  // (window in the batch, position)
     for (int b = 0; b < batch; ++b) {
       const Window& w = all[i + size_t(b)];
-      for (int64_t t = len - 1 - w.targets; t < len - 1; ++t)  // row t predicts token t + 1
-        r.nll_sum += nll(logits.f32() + (size_t(b) * len + size_t(t)) * V, V, ids[size_t(w.begin + t + 1)]);
+      for (int64_t t = len - 1 - w.targets; t < len - 1; ++t)
+        rows.emplace_back(b, t);  // t predicts t + 1
       r.tokens += w.targets;
     }
+    std::vector<double> row_nll(rows.size());
+    const float* lg = logits.f32();
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const auto [b, t] = rows[k];
+      row_nll[k] = nll(lg + (size_t(b) * len + size_t(t)) * V, V,
+                       ids[size_t(all[i + size_t(b)].begin + t + 1)]);
+    }
+    for (double v : row_nll) r.nll_sum += v;
     r.windows += batch;
     if (on_progress) on_progress(r.tokens, total);
     i = j;
