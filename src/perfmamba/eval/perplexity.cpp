@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "perfmamba/core/error.hpp"
+#include "perfmamba/eval/log_softmax.hpp"
 
 namespace perfmamba {
 
@@ -33,13 +34,6 @@ std::vector<Window> windows(int64_t n, int ctx, int stride) {
   return out;
 }
 
-// log-softmax of one row at index `target`, in double for the sum over the vocabulary
-double nll(const float* logits, int vocab, int32_t target) {
-  const float mx = *std::max_element(logits, logits + vocab);
-  double sum = 0;
-  for (int i = 0; i < vocab; ++i) sum += std::exp(double(logits[i]) - mx);
-  return std::log(sum) + mx - logits[target];
-}
 }  // namespace
 
 PerplexityResult perplexity(MambaLM& model, const std::vector<int32_t>& ids,
@@ -82,8 +76,8 @@ PerplexityResult perplexity(MambaLM& model, const std::vector<int32_t>& ids,
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < rows.size(); ++k) {
       const auto [b, t] = rows[k];
-      row_nll[k] = nll(lg + (size_t(b) * len + size_t(t)) * V, V,
-                       ids[size_t(all[i + size_t(b)].begin + t + 1)]);
+      row_nll[k] = -log_softmax_at(lg + (size_t(b) * len + size_t(t)) * V, V,
+                                   ids[size_t(all[i + size_t(b)].begin + t + 1)]);
     }
     for (double v : row_nll) r.nll_sum += v;
     r.windows += batch;

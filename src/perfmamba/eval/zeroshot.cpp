@@ -7,6 +7,7 @@
 #include <map>
 
 #include "perfmamba/core/error.hpp"
+#include "perfmamba/eval/log_softmax.hpp"
 
 namespace perfmamba {
 namespace {
@@ -21,21 +22,15 @@ InferenceState broadcast_state(const InferenceState& s, int rows, Device dev) {
     Tensor out = Tensor::empty(shape, t.dtype(), dev);
     for (int r = 0; r < rows; ++r) {
       auto* dst = static_cast<uint8_t*>(out.raw()) + size_t(r) * t.nbytes();
-      if (dev == Device::CPU) std::memcpy(dst, t.raw(), t.nbytes());
-      else device_memory(dev).copy(dst, t.raw(), t.nbytes(), 2);
+      if (dev == Device::CPU)
+        std::memcpy(dst, t.raw(), t.nbytes());
+      else
+        device_memory(dev).copy(dst, t.raw(), t.nbytes(), 2);
     }
     return out;
   };
   for (const auto& l : s.layers) c.layers.push_back({repeat(l.conv_state), repeat(l.ssm_state)});
   return c;
-}
-
-double log_softmax_at(const float* row, int V, int target, bool& is_max) {
-  const float* mx = std::max_element(row, row + V);
-  double sum = 0;
-  for (int i = 0; i < V; ++i) sum += std::exp(double(row[i]) - *mx);
-  is_max = (mx - row) == target;
-  return double(row[target]) - *mx - std::log(sum);
 }
 
 size_t code_points(const std::string& s) {
@@ -72,7 +67,8 @@ std::vector<ChoiceScore> score_item(MambaLM& model, const Tokenizer& tok, const 
       const std::vector<int32_t> whole = tok.encode(context + item.choices[c].continuation);
       require(whole.size() > ctx.size() || context.empty(), "", "task item",
               "continuation '" + item.choices[c].continuation + "' adds no token to its context");
-      conts.emplace_back(whole.begin() + std::ptrdiff_t(context.empty() ? 0 : ctx.size()), whole.end());
+      conts.emplace_back(whole.begin() + std::ptrdiff_t(context.empty() ? 0 : ctx.size()),
+                         whole.end());
       longest = std::max(longest, conts.back().size());
     }
     // All continuations of this context in one batched forward from copies of its state. They
@@ -93,10 +89,11 @@ std::vector<ChoiceScore> score_item(MambaLM& model, const Tokenizer& tok, const 
       ChoiceScore& s = out[members[size_t(r)]];
       s.tokens = int(cont.size());
       bool is_max = false;
-      s.loglik = log_softmax_at(last.f32(), V, cont[0], is_max);
+      s.loglik = log_softmax_at(last.f32(), V, cont[0], &is_max);
       s.greedy = is_max;
       for (size_t t = 1; t < cont.size(); ++t) {
-        s.loglik += log_softmax_at(logits.f32() + (size_t(r) * size_t(steps) + t - 1) * size_t(V), V, cont[t], is_max);
+        s.loglik += log_softmax_at(logits.f32() + (size_t(r) * size_t(steps) + t - 1) * size_t(V),
+                                   V, cont[t], &is_max);
         s.greedy = s.greedy && is_max;
       }
     }
@@ -109,7 +106,8 @@ TaskResult evaluate_task(MambaLM& model, const Tokenizer& tok, const Task& task,
   const auto t0 = std::chrono::steady_clock::now();
   TaskResult r;
   r.task = task.name;
-  const int64_t n = limit > 0 ? std::min<int64_t>(limit, int64_t(task.items.size())) : int64_t(task.items.size());
+  const int64_t n =
+      limit > 0 ? std::min<int64_t>(limit, int64_t(task.items.size())) : int64_t(task.items.size());
   std::vector<double> acc, acc_norm, ll;
   for (int64_t i = 0; i < n; ++i) {
     const TaskItem& item = task.items[size_t(i)];
@@ -121,7 +119,9 @@ TaskResult evaluate_task(MambaLM& model, const Tokenizer& tok, const Task& task,
       size_t best = 0, best_norm = 0;
       for (size_t c = 1; c < scores.size(); ++c) {
         if (scores[c].loglik > scores[best].loglik) best = c;
-        const auto norm = [&](size_t k) { return scores[k].loglik / double(code_points(item.choices[k].continuation)); };
+        const auto norm = [&](size_t k) {
+          return scores[k].loglik / double(code_points(item.choices[k].continuation));
+        };
         if (norm(c) > norm(best_norm)) best_norm = c;
       }
       acc.push_back(int(best) == item.label ? 1.0 : 0.0);
