@@ -130,6 +130,22 @@ __device__ __forceinline__ void run_layers(const Step& step, int layers, bool ea
   step.finish(layers - 1);
 }
 
+// Layers a launch runs (their arguments fill 13-15 of the 32 KiB a kernel may take).
+constexpr int kMaxLayers = 64;
+
+// What either kernel's launch arguments hold, beside the buffers of its sums: the layers, the
+// grid's barrier counter, the phase stamps, whether the weights may be read before waiting, and
+// the shared-memory layout.
+template <class LayerArgs, class Layout>
+struct LaunchArgs {
+  LayerArgs layer[kMaxLayers];
+  int layers;
+  unsigned long long* barrier;
+  unsigned long long* trace;  // phase stamps (a measuring build; see step_trace.cuh)
+  bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
+  Layout s;    // sized for the largest layer
+};
+
 // What a block's layer step holds in either kernel: the launch's arguments, the shared memory
 // layout and memory, the registers of the weight loads in flight, the grid's barrier, and where
 // the block is. Args has layer[l].p.d_inner, barrier, layers, early, s (the Layout) and trace.

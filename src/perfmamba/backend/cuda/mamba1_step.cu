@@ -29,19 +29,13 @@ struct Layout {
   int total;
 };
 
-// Layers a launch runs (their arguments fill 15 of the 32 KiB a kernel may take).
-constexpr int kMaxLayers = 64;
-
 struct LayerArgs {
   Mamba1StepParams p;
   const void *in_proj, *x_proj, *dt_proj;  // bf16 copies
   const void* out_proj_t;                  // bf16 copy, transposed: [d_inner, d_model]
 };
 
-struct StepArgs {
-  LayerArgs layer[kMaxLayers];
-  int layers;
-  unsigned long long* barrier;
+struct StepArgs : LaunchArgs<LayerArgs, Layout> {
   // Two [d_model] sums of out_proj's partial products, layer l adding into outs + (l & 1) *
   // d_model; zero before a layer adds into it (and when the launch ends).
   float* outs;
@@ -49,9 +43,6 @@ struct StepArgs {
   // apart), used the same way.
   float* dbc;
   int dbc_stride;
-  unsigned long long* trace;  // phase stamps (a measuring build; see step_trace.cuh)
-  bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
-  Layout s;    // sized for the largest layer
 };
 
 // A layer's step for one block; the layers of a launch run one after the other, the grid meeting

@@ -28,8 +28,6 @@ struct Layout {
   int total;
 };
 
-// Layers a launch runs (their arguments fill 13 of the 32 KiB a kernel may take).
-constexpr int kMaxLayers = 64;
 // n_groups a launch takes (its partial outputs are kept per group).
 constexpr int kMaxGroups = 8;
 
@@ -39,10 +37,7 @@ struct LayerArgs {
   const void* out_proj_t;  // bf16 copy, transposed: [d_inner, d_model]
 };
 
-struct StepArgs {
-  LayerArgs layer[kMaxLayers];
-  int layers;
-  unsigned long long* barrier;
+struct StepArgs : LaunchArgs<LayerArgs, Layout> {
   // Two sets (alternating by layer) of n_groups [d_model] sums of out_proj's partial products,
   // one per norm group, before the gated norm's scale (out_stride floats a set).
   float* outs;
@@ -50,10 +45,7 @@ struct StepArgs {
   // Two sets of n_groups sums of squares of y * silu(z), for the gated norm's scale. Both kinds
   // of sums are zero before a layer adds into them (and when the launch ends).
   float* squares;
-  float* bcd;                 // [2 n_groups d_state + n_heads]: B and C after the conv, then Δ
-  unsigned long long* trace;  // phase stamps (a measuring build; see step_trace.cuh)
-  bool early;  // the bf16 weights were made before the previous kernel: read them before waiting
-  Layout s;    // sized for the largest layer
+  float* bcd;  // [2 n_groups d_state + n_heads]: B and C after the conv, then Δ
 };
 
 // in_proj's rows [B, C, dt] are shared by every channel; z, x, B, C, dt is their order in it.
