@@ -41,33 +41,12 @@ constexpr int kThreads = 128;  // per block
 // Tokens per chunk at least aimed at (the last chunk may be shorter): shorter chunks cost more in
 // state passing than they gain.
 constexpr int kMinChunk = 32;
-constexpr float kLog2e = 1.4426950408889634f;
-
-// 2^v in one instruction (rel. error ~2^-22; results below 2^-126 flush to zero, which a
-// decaying state may). The scan's cost is mostly one of these per state and token.
-__device__ __forceinline__ float exp2_fast(float v) {
-  float r;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v));
-  return r;
-}
-// softplus with PyTorch's threshold 20: log1p(e^v) from its series where e^v is small, from
-// the accurate log1pf elsewhere (the fast __logf(1 + e) is off by up to 5e-5 relative for the
-// Δ of 0.01-0.1 that trained models use). Once per row and token, not per state.
-__device__ __forceinline__ float softplus_fast(float v) {
-  if (v > 20.0f) return v;
-  const float e = exp2_fast(v * kLog2e);
-  return e < 0.0078125f ? e * (1.0f - e * (0.5f - e * (1.0f / 3.0f))) : log1pf(e);
-}
 // Asks L1 for the line holding q; the scan issues it kAhead tokens before the load, so that
 // streams read once (x, Δ, z) arrive from DRAM while earlier tokens are computed.
 __device__ __forceinline__ void prefetch_l1(const float* q) {
   asm volatile("prefetch.global.L1 [%0];" ::"l"(q));
 }
 constexpr int kAhead = 8;
-
-__device__ __forceinline__ float silu_fast(float v) {
-  return __fdividef(v, 1.0f + exp2_fast(-v * kLog2e));
-}
 
 // Mamba-1's parameters, and where y also goes rounded to bf16 ([batch * len, d_inner], optional).
 struct ScanArgs : SelectiveScanParams {

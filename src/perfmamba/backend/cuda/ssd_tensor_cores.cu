@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "perfmamba/backend/cuda/async_copy.cuh"
+#include "perfmamba/backend/cuda/math.cuh"
 #include "perfmamba/backend/cuda/ssd_chunks.cuh"
 #include "perfmamba/core/tensor.hpp"
 
@@ -125,13 +126,6 @@ struct RowsF32 {
     }
   }
 };
-
-constexpr float kLog2e = 1.4426950408889634f;
-__device__ __forceinline__ float exp2_fast(float v) {
-  float r;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v));
-  return r;
-}
 
 // Where one (sequence, chunk, head) finds its operands; blockIdx: x = chunk + nc head, z =
 // sequence.
