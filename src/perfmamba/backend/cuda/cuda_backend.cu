@@ -14,6 +14,7 @@
 #include "perfmamba/backend/backend.hpp"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
+#include "perfmamba/backend/cuda/lt_gemm.hpp"
 
 namespace perfmamba {
 namespace {
@@ -155,6 +156,7 @@ class CudaBackend final : public Backend {
       throw Error("", "--device cuda", "no CUDA device is visible to this process");
     register_device_memory(Device::CUDA, {cuda_alloc, cuda_free, cuda_zero, cuda_copy});
     PM_CUDA(cublasCreate(&blas_));
+    lt_ = std::make_unique<cuda::LtGemm>();
     // Everything runs on the calling thread's default stream (the .cu files are built with
     // --default-stream per-thread), which, unlike the legacy stream, can be captured as a graph.
     PM_CUDA(cublasSetStream(blas_, cudaStreamPerThread));
@@ -207,24 +209,19 @@ class CudaBackend final : public Backend {
       const void* w = bf16_weight(p.w, size_t(p.n) * size_t(p.k), &made);
       return cuda::gemv_bf16(p, w, made);
     }
-    float beta = p.accumulate ? 1.0f : 0.0f;
-    if (p.bias) {
-      cuda::fill_rows(p.c, p.m, p.n, p.ldc, p.bias, p.accumulate);
-      beta = 1.0f;
-    }
-    const float alpha = 1.0f;
+    cuda::LtGemm::Call call;
+    call.m = p.m, call.n = p.n, call.k = p.k, call.bias = p.bias, call.c = p.c, call.ldc = p.ldc,
+    call.accumulate = p.accumulate;
     if (precision_ == GemmPrecision::BF16) {
-      const void* w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
       const bool rounded =
           ready.src == p.a && ready.rows == p.m && ready.cols == p.k && ready.ld == p.lda;
-      const void* a = rounded ? bf16_input_ : bf16_input(p.a, p.m, p.k, p.lda);
-      PM_CUDA(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, w, CUDA_R_16BF,
-                           p.k, a, CUDA_R_16BF, p.k, &beta, p.c, CUDA_R_32F, p.ldc,
-                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-      return;
+      call.w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
+      call.a = rounded ? bf16_input_ : bf16_input(p.a, p.m, p.k, p.lda);
+      call.lda = p.k, call.bf16 = true;
+    } else {
+      call.w = p.w, call.a = p.a, call.lda = p.lda;
     }
-    PM_CUDA(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, p.n, p.m, p.k, &alpha, p.w, p.k, p.a,
-                        p.lda, &beta, p.c, p.ldc));
+    lt_->run(call);
   }
   int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
   void add_rmsnorm(const AddRmsNormParams& p) override {
@@ -451,7 +448,8 @@ class CudaBackend final : public Backend {
     size_t count;
   };
   GemmPrecision precision_;
-  cublasHandle_t blas_ = nullptr;
+  cublasHandle_t blas_ = nullptr;  // the SSD's batched products
+  std::unique_ptr<cuda::LtGemm> lt_;  // every other GEMM
   std::string name_;
   bool range_open_ = false;
   std::unordered_map<const float*, Bf16Copy> bf16_weights_;

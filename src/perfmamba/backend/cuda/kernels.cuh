@@ -54,7 +54,6 @@ void mamba1_steps(const Mamba1StepParams* layers, const Mamba1StepWeights* w, in
 bool mamba2_steps_fit(const Mamba2StepParams* layers, int n);
 void mamba2_steps(const Mamba2StepParams* layers, const Mamba2StepWeights* w, int n,
                   const StepScratch& scratch);
-void fill_rows(float* c, int m, int n, int ldc, const float* bias, bool accumulate);
 // dst[r * cols + c] = bf16(src[r * ld + c]), round to nearest even
 void to_bf16(const float* src, void* dst, int64_t rows, int64_t cols, int64_t ld);
 // dst[c * rows + r] = bf16(src[r * cols + c]): the transposed copy

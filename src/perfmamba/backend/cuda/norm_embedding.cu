@@ -133,14 +133,6 @@ __global__ void embedding_kernel(EmbeddingParams p) {
   for (int i = threadIdx.x; i < p.dim; i += blockDim.x) dst[i] = src[i];
 }
 
-__global__ void fill_rows_kernel(float* c, int m, int n, int ldc, const float* bias,
-                                 bool accumulate) {
-  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= size_t(m) * n) return;
-  const size_t row = i / n, col = i % n;
-  float& v = c[row * ldc + col];
-  v = (accumulate ? v : 0.0f) + bias[col];
-}
 }  // namespace
 
 void add_rmsnorm(const AddRmsNormParams& p, void* out_bf16) {
@@ -168,14 +160,6 @@ void gated_rmsnorm(const GatedRmsNormParams& p, void* out_bf16) {
 void embedding(const EmbeddingParams& p) {
   if (p.tokens == 0) return;
   launch_chained(embedding_kernel, p.tokens, kThreads, 0, "embedding", p);
-}
-
-void fill_rows(float* c, int m, int n, int ldc, const float* bias, bool accumulate) {
-  const size_t total = size_t(m) * n;
-  if (!total) return;
-  fill_rows_kernel<<<unsigned((total + kThreads - 1) / kThreads), kThreads>>>(c, m, n, ldc, bias,
-                                                                              accumulate);
-  check_launch("fill_rows");
 }
 
 }  // namespace perfmamba::cuda

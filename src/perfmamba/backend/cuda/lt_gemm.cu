@@ -1,0 +1,151 @@
+#include "perfmamba/backend/cuda/lt_gemm.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "perfmamba/backend/cuda/cuda_check.hpp"
+
+namespace perfmamba::cuda {
+namespace {
+// PyTorch gives cuBLASLt as much on Hopper; split-K algorithms need it.
+constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+constexpr int kCandidates = 8;  // the heuristic's best few; later ones were never faster
+constexpr int kTimedRuns = 3;
+
+// The largest power of two (up to 256) dividing both the address and the leading dimension's
+// bytes: what an algorithm may assume of every column.
+int alignment(const void* p, size_t ld_bytes) {
+  const uintptr_t v = reinterpret_cast<uintptr_t>(p) | ld_bytes | 256;
+  return int(v & (~v + 1));
+}
+
+bool tuning_on() {
+  static const bool on = [] {
+    const char* v = std::getenv("PERFMAMBA_GEMM_TUNE");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
+bool capturing() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  PM_CUDA(cudaStreamIsCapturing(cudaStreamPerThread, &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+}  // namespace
+
+LtGemm::LtGemm() {
+  PM_CUDA(cublasLtCreate(&handle_));
+  PM_CUDA(cudaMalloc(&workspace_, kWorkspaceBytes));
+}
+
+LtGemm::~LtGemm() {
+  for (auto& [key, plan] : plans_) {
+    cublasLtMatrixLayoutDestroy(plan.w);
+    cublasLtMatrixLayoutDestroy(plan.a);
+    cublasLtMatrixLayoutDestroy(plan.c);
+    cublasLtMatmulDescDestroy(plan.op);
+  }
+  cudaFree(workspace_);
+  cublasLtDestroy(handle_);
+}
+
+void LtGemm::run(const Call& call) {
+  Plan& plan = plan_for(call);
+  launch(plan, call);
+}
+
+LtGemm::Plan& LtGemm::plan_for(const Call& call) {
+  const size_t elem = call.bf16 ? 2 : 4;
+  const int aw = alignment(call.w, size_t(call.k) * elem),
+            aa = alignment(call.a, size_t(call.lda) * elem),
+            ac = alignment(call.c, size_t(call.ldc) * 4);
+  const Key key{call.m,    call.n,          call.k, call.lda, call.ldc, call.bf16,
+                !!call.bias, call.accumulate, aw,     aa,       ac};
+  auto it = plans_.find(key);
+  if (it != plans_.end()) {
+    if (!it->second.tuned && !capturing()) choose(it->second, call, aw, aa, ac);
+    return it->second;
+  }
+  Plan plan;
+  const cudaDataType_t in = call.bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  PM_CUDA(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  if (call.bias) {
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                           sizeof epilogue));
+  }
+  // Row-major c = a w^T is column-major c^T[n, m] = (w as [k, n])^T (a as [k, m]).
+  PM_CUDA(cublasLtMatrixLayoutCreate(&plan.w, in, call.k, call.n, call.k));
+  PM_CUDA(cublasLtMatrixLayoutCreate(&plan.a, in, call.k, call.m, call.lda));
+  PM_CUDA(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, call.n, call.m, call.ldc));
+  choose(plan, call, aw, aa, ac);
+  return plans_.emplace(key, plan).first->second;
+}
+
+void LtGemm::choose(Plan& plan, const Call& call, int alignment_w, int alignment_a,
+                    int alignment_c) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  PM_CUDA(cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t bytes = kWorkspaceBytes;
+  const uint32_t align_w = alignment_w, align_a = alignment_a, align_c = alignment_c;
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes,
+                                       sizeof bytes);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_w,
+                                       sizeof align_w);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_a,
+                                       sizeof align_a);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c,
+                                       sizeof align_c);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c,
+                                       sizeof align_c);
+  cublasLtMatmulHeuristicResult_t found[kCandidates];
+  int count = 0;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      handle_, plan.op, plan.w, plan.a, plan.c, plan.c, pref, kCandidates, found, &count);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (status != CUBLAS_STATUS_SUCCESS || count == 0)
+    throw Error("cublas", "matmul",
+                "no cuBLASLt algorithm for m " + std::to_string(call.m) + ", n " +
+                    std::to_string(call.n) + ", k " + std::to_string(call.k));
+  plan.algo = found[0].algo;
+  // Timing runs the product again, which only an accumulating call would notice; a graph being
+  // recorded cannot be timed (the plan is tuned at its first call outside one).
+  plan.tuned = count == 1 || call.accumulate || !tuning_on();
+  if (plan.tuned || capturing()) return;
+  cudaEvent_t start, stop;
+  PM_CUDA(cudaEventCreate(&start));
+  PM_CUDA(cudaEventCreate(&stop));
+  float best = 0.0f;
+  for (int i = 0; i < count; ++i) {
+    plan.algo = found[i].algo;
+    launch(plan, call);  // warm-up
+    PM_CUDA(cudaEventRecord(start, cudaStreamPerThread));
+    for (int r = 0; r < kTimedRuns; ++r) launch(plan, call);
+    PM_CUDA(cudaEventRecord(stop, cudaStreamPerThread));
+    PM_CUDA(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    PM_CUDA(cudaEventElapsedTime(&ms, start, stop));
+    if (i == 0 || ms < best) best = ms, found[0].algo = found[i].algo;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  plan.algo = found[0].algo;
+  plan.tuned = true;
+}
+
+void LtGemm::launch(const Plan& plan, const Call& call) {
+  if (call.bias)
+    PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &call.bias,
+                                           sizeof call.bias));
+  const float one = 1.0f, beta = call.accumulate ? 1.0f : 0.0f;
+  PM_CUDA(cublasLtMatmul(handle_, plan.op, &one, call.w, plan.w, call.a, plan.a, &beta, call.c,
+                         plan.c, call.c, plan.c, &plan.algo, workspace_, kWorkspaceBytes,
+                         cudaStreamPerThread));
+}
+
+}  // namespace perfmamba::cuda

@@ -1,0 +1,55 @@
+#pragma once
+// GEMMs through cuBLASLt: c[m, n] = a[m, k] w[n, k]^T (+ bias in the epilogue, + c when
+// accumulating), f32 or bf16 operands, f32 accumulate and output. For each shape, the fastest of
+// the algorithms cuBLASLt's heuristic offers is kept, timed once on first use (its first choice
+// was up to 10 % slower on mamba-1.4b's in_proj; tools/device/gemm_algos.cu).
+#include <cublasLt.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+namespace perfmamba::cuda {
+
+class LtGemm {
+ public:
+  LtGemm();
+  ~LtGemm();
+  LtGemm(const LtGemm&) = delete;
+  LtGemm& operator=(const LtGemm&) = delete;
+
+  struct Call {
+    int m = 0, n = 0, k = 0;
+    const void* w = nullptr;  // [n, k], leading dimension k
+    const void* a = nullptr;  // [m, k], leading dimension lda
+    int lda = 0;
+    bool bf16 = false;  // w and a in bf16, else f32
+    const float* bias = nullptr;
+    float* c = nullptr;
+    int ldc = 0;
+    bool accumulate = false;
+  };
+  // On the calling thread's default stream; while it is being captured into a graph, a shape
+  // not seen before takes the heuristic's first algorithm untimed.
+  void run(const Call& call);
+
+ private:
+  // shape, types, epilogue and the alignments the algorithm may assume
+  using Key = std::tuple<int, int, int, int, int, bool, bool, bool, int, int, int>;
+  // (m, n, k, lda, ldc, bf16, bias, accumulate, alignments of w, a and c)
+  struct Plan {
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t w = nullptr, a = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+    bool tuned = false;  // algo timed against the other candidates (or nothing to time)
+  };
+  Plan& plan_for(const Call& call);
+  void choose(Plan& plan, const Call& call, int alignment_w, int alignment_a, int alignment_c);
+  void launch(const Plan& plan, const Call& call);
+
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  std::map<Key, Plan> plans_;
+};
+
+}  // namespace perfmamba::cuda
