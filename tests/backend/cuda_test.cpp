@@ -408,7 +408,7 @@ TEST(CudaBf16, ConvAndScanRoundedOutputsFeedTheirGemm) {
                 /*out_feeds_gemm=*/true});
     expect_gemm(dout, out, "conv then gemm");
   }
-  {  // scan, the tiled path (128 channels a block, N = 16)
+  for (bool only_gemm : {false, true}) {  // scan, the tiled path (128 channels a block, N = 16)
     auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
          bias = rng.uniforms(E, -1, 0.5f), A = rng.uniforms(size_t(E) * N, -8, -0.1f),
          bc = rng.normals(size_t(T) * 2 * N), D = rng.normals(E), z = rng.normals(size_t(T) * E),
@@ -426,8 +426,67 @@ TEST(CudaBf16, ConvAndScanRoundedOutputsFeedTheirGemm) {
     SelectiveScanParams d = p;
     d.x = dx.f32(), d.dt = ddt.f32(), d.dt_bias = dbias.f32(), d.A = dA.f32(), d.B = dbc.f32(),
     d.C = dbc.f32() + N, d.D = dD.f32(), d.z = dz.f32(), d.ssm_state = ds.f32(), d.y = dy.f32();
+    d.only_gemm_reads_y = only_gemm;
     be->selective_scan(d);
-    expect_gemm(dy, y, "scan then gemm");
+    expect_gemm(dy, y, only_gemm ? "scan (y in bf16 only) then gemm" : "scan then gemm");
+  }
+}
+
+// A norm output that only the next GEMM reads is written in bf16 alone: that GEMM gets the right
+// product, the f32 matrix is left as it was, and a GEMM reading it after another op is refused
+// instead of reading stale values. The f32 backend writes it as ever.
+TEST(CudaBf16, OutputOnlyForItsGemmIsLeftUnwrittenInF32) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  Rng rng(40);
+  const int rows = 5, cols = 96, n = 24, group = 32;
+  auto h = rng.normals(size_t(rows) * cols), nw = rng.normals(cols), y = rng.normals(h.size()),
+       z = rng.normals(h.size()), w = rng.normals(size_t(n) * cols);
+  std::vector<float> normed(h.size()), gated(h.size()), h_cpu = h;
+  cpu::add_rmsnorm({rows, cols, h_cpu.data(), nullptr, nw.data(), 1e-5f, normed.data()});
+  cpu::gated_rmsnorm(
+      {rows, cols, group, y.data(), cols, z.data(), cols, nw.data(), 1e-5f, gated.data(), cols});
+  const auto product = [&](const std::vector<float>& a) {
+    std::vector<float> c(size_t(rows) * n);
+    cpu::gemm({rows, n, cols, a.data(), cols, w.data(), nullptr, c.data(), n, false});
+    return c;
+  };
+  const auto to_dev = [](const std::vector<float>& v) {
+    Tensor t = Tensor::empty({int64_t(v.size())});
+    std::copy(v.begin(), v.end(), t.f32());
+    return t.to(Device::CUDA);
+  };
+  const std::vector<float> sentinel(h.size(), 7.0f);
+  for (auto precision : {GemmPrecision::BF16, GemmPrecision::F32}) {
+    SCOPED_TRACE(precision == GemmPrecision::BF16 ? "bf16" : "f32");
+    auto be = make_cuda_backend(precision);
+    const double tol = precision == GemmPrecision::BF16 ? 1e-2 : 1e-5;
+    Tensor dh = to_dev(h), dnw = to_dev(nw), dy = to_dev(y), dz = to_dev(z), dw = to_dev(w);
+    Tensor dout = to_dev(sentinel), dother = to_dev(sentinel);
+    Tensor dc = Tensor::empty({int64_t(rows) * n}, DType::F32, Device::CUDA);
+    const auto host = [&](const Tensor& t) {
+      be->synchronize();
+      Tensor c = t.to(Device::CPU);
+      return std::vector<float>(c.f32(), c.f32() + t.numel());
+    };
+    const auto gemm_of = [&](const Tensor& a) {
+      be->gemm({rows, n, cols, a.f32(), cols, dw.f32(), nullptr, dc.f32(), n, false});
+      return host(dc);
+    };
+    const bool bf16 = precision == GemmPrecision::BF16;
+    be->add_rmsnorm({rows, cols, dh.f32(), nullptr, dnw.f32(), 1e-5f, dout.f32(), true});
+    EXPECT_LT(testing::rel_error(gemm_of(dout), product(normed)), tol);
+    EXPECT_EQ(host(dout) == sentinel, bf16);  // f32 left alone only where the copy stands in
+    be->gated_rmsnorm({rows, cols, group, dy.f32(), cols, dz.f32(), cols, dnw.f32(), 1e-5f,
+                       dout.f32(), cols, true});
+    EXPECT_LT(testing::rel_error(gemm_of(dout), product(gated)), tol);
+    // another op between the norm and the GEMM: the copy is gone, the f32 matrix was never made
+    be->add_rmsnorm({rows, cols, dh.f32(), nullptr, dnw.f32(), 1e-5f, dout.f32(), true});
+    be->gated_rmsnorm({rows, cols, group, dy.f32(), cols, dz.f32(), cols, dnw.f32(), 1e-5f,
+                       dother.f32(), cols, false});
+    if (bf16)
+      EXPECT_THROW(gemm_of(dout), Error);
+    else
+      EXPECT_LT(testing::rel_error(gemm_of(dout), product(normed)), tol);
   }
 }
 

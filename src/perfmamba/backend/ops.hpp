@@ -35,6 +35,9 @@ struct AddRmsNormParams {
   const float* weight = nullptr;
   float eps = 1e-5f;
   float* out = nullptr;
+  // Only the next op, a GEMM reading all of out, reads it: a backend that hands that GEMM its
+  // own copy (bf16) may leave out unwritten.
+  bool only_gemm_reads_out = false;
   OpCost cost() const;
 };
 
@@ -49,6 +52,7 @@ struct GatedRmsNormParams {
   float eps = 1e-5f;
   float* out = nullptr;
   int ldo = 0;
+  bool only_gemm_reads_out = false;  // as in AddRmsNormParams
   OpCost cost() const;
 };
 
@@ -91,6 +95,7 @@ struct SelectiveScanParams {
   float* ssm_state = nullptr;
   float* y = nullptr;
   int ldy = 0;
+  bool only_gemm_reads_y = false;  // as in AddRmsNormParams
   OpCost cost() const;
 };
 

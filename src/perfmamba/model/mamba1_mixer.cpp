@@ -51,6 +51,7 @@ void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
   sp.ssm_state = state.ssm_state.f32();
   sp.y = y.f32();
   sp.ldy = E;
+  sp.only_gemm_reads_y = true;  // out_proj
   be.set_component(Component::Scan, layer);
   be.selective_scan(sp);
 

@@ -58,7 +58,7 @@ void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
   Tensor g = Tensor::empty({T, E}, DType::F32, dev);
   be.set_component(Component::GatedNorm, layer);
   be.gated_rmsnorm({T, E, E / G, y.f32(), E, zxbcdt.f32(), proj_dim, w.gated_norm.f32(),
-                    float(c.norm_eps), g.f32(), E});
+                    float(c.norm_eps), g.f32(), E, /*only_gemm_reads_out=*/true});  // out_proj
 
   be.set_component(Component::OutProj, layer);
   be.gemm({T, D, E, g.f32(), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});

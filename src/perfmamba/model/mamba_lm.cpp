@@ -146,7 +146,9 @@ Tensor MambaLM::forward_device(const int32_t* ids_dev, int batch, int len, Infer
   for (int i = 0; i < config_.n_layer && !fused; ++i) {
     const LayerWeights& w = weights_.layers[i];
     backend_->set_component(Component::Norm, i);
-    backend_->add_rmsnorm({T, D, h.f32(), i ? out.f32() : nullptr, w.norm.f32(), eps, u.f32()});
+    // u goes to the mixer's in_proj alone
+    backend_->add_rmsnorm({T, D, h.f32(), i ? out.f32() : nullptr, w.norm.f32(), eps, u.f32(),
+                           /*only_gemm_reads_out=*/true});
     auto mixer = config_.arch == Arch::Mamba1 ? mamba1_mixer : mamba2_mixer;
     mixer(config_, config_.layers[i], w, *backend_, u.f32(), batch, len, state.layers[i], out.f32(),
           step, i);

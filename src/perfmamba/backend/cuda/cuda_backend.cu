@@ -169,6 +169,7 @@ class CudaBackend final : public Backend {
     if (precision_ == GemmPrecision::BF16)
       cache().listen(this, [this](void* p) {
         if (p == rounded_.src) rounded_ = {};  // a new buffer at this address is another matrix
+        if (p == unwritten_) unwritten_ = nullptr;
         for (auto* copies : {&bf16_weights_, &bf16_transposed_}) {
           auto it = copies->find(static_cast<const float*>(p));
           if (it == copies->end()) continue;
@@ -203,6 +204,14 @@ class CudaBackend final : public Backend {
   // Row-major c[m,n] = a[m,k] w[n,k]^T is column-major c^T = w a^T: one cuBLAS call.
   void gemm(const GemmParams& p) override {
     const Rounded ready = std::exchange(rounded_, Rounded{});
+    const bool rounded =
+        ready.src == p.a && ready.rows == p.m && ready.cols == p.k && ready.ld == p.lda;
+    if (unwritten_ && p.a == unwritten_) {
+      if (!rounded)
+        throw Error("cuda", "gemm",
+                    "reads a matrix its producer left unwritten in f32 for another product");
+      unwritten_ = nullptr;
+    }
     if (p.m == 0 || p.n == 0) return;
     if (precision_ == GemmPrecision::BF16 && cuda::gemv_bf16_fits(p)) {
       bool made = false;
@@ -213,8 +222,6 @@ class CudaBackend final : public Backend {
     call.m = p.m, call.n = p.n, call.k = p.k, call.bias = p.bias, call.c = p.c, call.ldc = p.ldc,
     call.accumulate = p.accumulate;
     if (precision_ == GemmPrecision::BF16) {
-      const bool rounded =
-          ready.src == p.a && ready.rows == p.m && ready.cols == p.k && ready.ld == p.lda;
       call.w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
       call.a = rounded ? bf16_input_ : bf16_input(p.a, p.m, p.k, p.lda);
       call.lda = p.k, call.bf16 = true;
@@ -224,15 +231,20 @@ class CudaBackend final : public Backend {
     lt_->run(call);
   }
   int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
+  // With a bf16 copy for the next GEMM, an output only that GEMM reads is not written in f32.
   void add_rmsnorm(const AddRmsNormParams& p) override {
     void* copy = rounding_target(p.rows, p.cols);
-    cuda::add_rmsnorm(p, copy);
-    record_rounded(copy, p.out, p.rows, p.cols, p.cols);
+    AddRmsNormParams q = p;
+    if (copy && p.only_gemm_reads_out) q.out = nullptr;
+    cuda::add_rmsnorm(q, copy);
+    record_rounded(copy, p.out, p.rows, p.cols, p.cols, !q.out);
   }
   void gated_rmsnorm(const GatedRmsNormParams& p) override {
     void* copy = rounding_target(p.rows, p.cols);
-    cuda::gated_rmsnorm(p, copy);
-    record_rounded(copy, p.out, p.rows, p.cols, p.ldo);
+    GatedRmsNormParams q = p;
+    if (copy && p.only_gemm_reads_out) q.out = nullptr;
+    cuda::gated_rmsnorm(q, copy);
+    record_rounded(copy, p.out, p.rows, p.cols, p.ldo, !q.out);
   }
   // Mamba-1's conv output is x_proj's input (Mamba-2's goes to the SSD: no copy); the scan's
   // output is out_proj's input.
@@ -245,8 +257,10 @@ class CudaBackend final : public Backend {
   void selective_scan(const SelectiveScanParams& p) override {
     const int rows = p.batch * p.len;
     void* copy = rounding_target(rows, p.d_inner);
-    cuda::selective_scan(p, copy);
-    record_rounded(copy, p.y, rows, p.d_inner, p.ldy);
+    SelectiveScanParams q = p;
+    if (copy && p.only_gemm_reads_y) q.y = nullptr;
+    cuda::selective_scan(q, copy);
+    record_rounded(copy, p.y, rows, p.d_inner, p.ldy, !q.y);
   }
   void ssd_chunked(const SsdParams& p) override {
     rounded_ = {};
@@ -397,8 +411,14 @@ class CudaBackend final : public Backend {
     if (precision_ != GemmPrecision::BF16 || rows < 2) return nullptr;
     return bf16_scratch(size_t(rows) * size_t(cols));
   }
-  void record_rounded(const void* copy, const float* src, int rows, int cols, int ld) {
+  // f32_unwritten: src itself was left unwritten; only the GEMM taking the copy may read it.
+  void record_rounded(const void* copy, const float* src, int rows, int cols, int ld,
+                      bool f32_unwritten = false) {
     if (copy) rounded_ = {src, rows, cols, ld};
+    if (f32_unwritten)
+      unwritten_ = src;
+    else if (src == unwritten_)
+      unwritten_ = nullptr;  // written in f32 now
   }
 
   bool fused_steps_on() const {
@@ -448,7 +468,7 @@ class CudaBackend final : public Backend {
     size_t count;
   };
   GemmPrecision precision_;
-  cublasHandle_t blas_ = nullptr;  // the SSD's batched products
+  cublasHandle_t blas_ = nullptr;     // the SSD's batched products
   std::unique_ptr<cuda::LtGemm> lt_;  // every other GEMM
   std::string name_;
   bool range_open_ = false;
@@ -459,6 +479,7 @@ class CudaBackend final : public Backend {
     int rows = 0, cols = 0, ld = 0;
   };
   Rounded rounded_;
+  const float* unwritten_ = nullptr;  // a producer's output that exists only as that bf16 copy
   std::unordered_map<const float*, Bf16Copy> bf16_transposed_;
   bool capturing_ = false;
   std::vector<const float*> made_while_capturing_;

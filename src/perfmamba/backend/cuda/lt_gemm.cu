@@ -1,10 +1,9 @@
-#include "perfmamba/backend/cuda/lt_gemm.hpp"
-
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/lt_gemm.hpp"
 
 namespace perfmamba::cuda {
 namespace {
@@ -61,7 +60,7 @@ LtGemm::Plan& LtGemm::plan_for(const Call& call) {
   const int aw = alignment(call.w, size_t(call.k) * elem),
             aa = alignment(call.a, size_t(call.lda) * elem),
             ac = alignment(call.c, size_t(call.ldc) * 4);
-  const Key key{call.m,    call.n,          call.k, call.lda, call.ldc, call.bf16,
+  const Key key{call.m,      call.n,          call.k, call.lda, call.ldc, call.bf16,
                 !!call.bias, call.accumulate, aw,     aa,       ac};
   auto it = plans_.find(key);
   if (it != plans_.end()) {

@@ -1,5 +1,5 @@
-// Row-wise ops: residual add + RMSNorm, Mamba-2's gated group RMSNorm, embedding gather and the
-// bias fill before a GEMM. One block per row (or row group).
+// Row-wise ops: residual add + RMSNorm, Mamba-2's gated group RMSNorm and the embedding gather.
+// One block per row (or row group).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -19,7 +19,8 @@ constexpr int kThreads = 256;
 // The norms keep their row in registers (kPer values a thread, all loads issued at once): a
 // decode step has one row per sequence, and a loop of dependent passes over it cost 5-9 us.
 // out16 (optional): the output rounded to bf16 as well, packed [rows, cols], for a bf16 GEMM that
-// reads it next (saves that GEMM's own rounding pass over the row).
+// reads it next (saves that GEMM's own rounding pass over the row). A null p.out: that copy is
+// the only output.
 template <int kPer>
 __global__ void __launch_bounds__(1024)
     add_rmsnorm_kernel(AddRmsNormParams p, __nv_bfloat16* out16) {
@@ -42,14 +43,15 @@ __global__ void __launch_bounds__(1024)
       if (i < p.cols) h[i] = v[j];
     }
   const float scale = rsqrtf(block_sum(ss) / float(p.cols) + p.eps);
-  float* __restrict__ o = p.out + size_t(blockIdx.x) * p.cols;
+  float* __restrict__ o = p.out ? p.out + size_t(blockIdx.x) * p.cols : nullptr;
   __nv_bfloat16* __restrict__ o16 = out16 ? out16 + size_t(blockIdx.x) * p.cols : nullptr;
 #pragma unroll
   for (int j = 0; j < kPer; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
     if (i >= p.cols) continue;
-    o[i] = p.weight[i] * (v[j] * scale);
-    if (o16) o16[i] = __float2bfloat16_rn(o[i]);
+    const float out = p.weight[i] * (v[j] * scale);
+    if (o) o[i] = out;
+    if (o16) o16[i] = __float2bfloat16_rn(out);
   }
 }
 
@@ -88,7 +90,7 @@ __global__ void __launch_bounds__(1024)
     }
   }
   const float scale = rsqrtf(block_sum(ss) / float(p.group_size) + p.eps);
-  float* __restrict__ o = p.out + r * p.ldo + c0;
+  float* __restrict__ o = p.out ? p.out + r * p.ldo + c0 : nullptr;
   __nv_bfloat16* __restrict__ o16 = out16 ? out16 + r * p.cols + c0 : nullptr;
   const float* __restrict__ w = p.weight + c0;
 #pragma unroll
@@ -99,11 +101,12 @@ __global__ void __launch_bounds__(1024)
       const float4 g = *reinterpret_cast<const float4*>(w + i);
       const float4 out = make_float4(g.x * (v[j * V] * scale), g.y * (v[j * V + 1] * scale),
                                      g.z * (v[j * V + 2] * scale), g.w * (v[j * V + 3] * scale));
-      *reinterpret_cast<float4*>(o + i) = out;
+      if (o) *reinterpret_cast<float4*>(o + i) = out;
       if (o16) store_bf16x4(o16 + i, out.x, out.y, out.z, out.w);
     } else {
-      o[i] = w[i] * (v[j] * scale);
-      if (o16) o16[i] = __float2bfloat16_rn(o[i]);
+      const float out = w[i] * (v[j] * scale);
+      if (o) o[i] = out;
+      if (o16) o16[i] = __float2bfloat16_rn(out);
     }
   }
 }
@@ -147,7 +150,8 @@ void gated_rmsnorm(const GatedRmsNormParams& p, void* out_bf16) {
   auto* out16 = static_cast<__nv_bfloat16*>(out_bf16);
   const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
   const bool vec = p.group_size % 4 == 0 && p.ldy % 4 == 0 && p.ldz % 4 == 0 && p.ldo % 4 == 0 &&
-                   aligned(p.y) && aligned(p.z) && aligned(p.out) && aligned(p.weight);
+                   aligned(p.y) && aligned(p.z) && aligned(p.out) && aligned(p.weight) &&
+                   aligned(out16);
   const dim3 grid(p.rows, p.cols / p.group_size);
   if (vec)
     launch_row_kernel(gated_rmsnorm_kernel<8, 4>, gated_rmsnorm_kernel<32, 4>, grid, p.group_size,

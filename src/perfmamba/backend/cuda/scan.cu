@@ -48,7 +48,8 @@ __device__ __forceinline__ void prefetch_l1(const float* q) {
 }
 constexpr int kAhead = 8;
 
-// Mamba-1's parameters, and where y also goes rounded to bf16 ([batch * len, d_inner], optional).
+// Mamba-1's parameters, and where y also goes rounded to bf16 ([batch * len, d_inner], optional;
+// then y may be null: that copy is the only output).
 struct ScanArgs : SelectiveScanParams {
   __nv_bfloat16* y16 = nullptr;
 };
@@ -104,7 +105,7 @@ struct Mamba1 {
   }
   __device__ void out(int, int t, float sc, float x, float g) const {
     const float y = (sc + skip * x) * g;
-    p.y[tok(t) * p.ldy + e] = y;
+    if (p.y) p.y[tok(t) * p.ldy + e] = y;
     if (p.y16) p.y16[tok(t) * p.d_inner + e] = __float2bfloat16_rn(y);
   }
 };
