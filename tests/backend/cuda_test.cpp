@@ -645,8 +645,10 @@ struct TwoLayerSteps {
     std::printf("fused vs f32 %.2e, ops vs f32 %.2e, fused vs ops %.2e\n", fused_err, ops_err,
                 apart);
     EXPECT_LT(fused_err, f32_bound);  // Mamba-1: two random layers of 40 values reach 1.06e-2
-    EXPECT_LT(fused_err, f32_ratio * ops_err + 1e-5);  // about as close to f32 as the ops are
-    EXPECT_LT(apart, apart_ratio * ops_err + 1e-5);
+    // About as close to f32 as the ops are, give or take half a bf16 step (2e-3): with a seed
+    // that puts the ops unusually close to f32 (2e-3 and less seen), a ratio alone failed.
+    EXPECT_LT(fused_err, f32_ratio * ops_err + 2e-3);
+    EXPECT_LT(apart, apart_ratio * ops_err + 2e-3);
   }
 };
 

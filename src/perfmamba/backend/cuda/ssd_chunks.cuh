@@ -5,6 +5,8 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 
+#include <cstdint>
+
 #include <cub/block/block_scan.cuh>
 
 #include "perfmamba/backend/cuda/cuda_check.hpp"
@@ -57,46 +59,76 @@ inline void chunk_sums(const SsdParams& p, const Dims& d, float* delta, double* 
   check_launch("ssd: chunk sums");
 }
 
-__device__ __forceinline__ void store_state(float* at, float v) {
-  *at = v;
+// kV consecutive states of one row, rounded to Out (bf16 pairs go out as one store).
+template <int kV>
+__device__ __forceinline__ void store_states(float* at, const float (&v)[kV]) {
+#pragma unroll
+  for (int j = 0; j < kV; ++j) at[j] = v[j];
 }
-__device__ __forceinline__ void store_state(__nv_bfloat16* at, float v) {
-  *at = __float2bfloat16_rn(v);
+template <int kV>
+__device__ __forceinline__ void store_states(__nv_bfloat16* at, const float (&v)[kV]) {
+  if constexpr (kV % 2 == 0) {
+#pragma unroll
+    for (int j = 0; j < kV; j += 2)
+      *reinterpret_cast<__nv_bfloat162*>(at + j) = __floats2bfloat162_rn(v[j], v[j + 1]);
+  } else {
+#pragma unroll
+    for (int j = 0; j < kV; ++j) at[j] = __float2bfloat16_rn(v[j]);
+  }
 }
 
 // States entering each chunk, [batch, nc, H, P, ld] (columns N..ld-1 zero), from the inference
 // state and the chunks' own final states (s_local, [batch, nc, H, P, N]); the state after the
-// last chunk goes back to the inference state. One thread per (b, h, p, column); the entering
-// states may be stored rounded (bf16).
-template <class Out>
+// last chunk goes back to the inference state. One thread per (b, h, p) and kV columns (4 when
+// N and ld are multiples of 4: 16-byte loads, and 3x fewer threads than one a column, whose
+// walk over the chunks kept the DRAM at 16 %); the entering states may be stored rounded (bf16).
+template <class Out, int kV>
 __global__ void pass_states_kernel(Dims d, int ld, float* __restrict__ state,
                                    const float* __restrict__ s_local,
                                    const double* __restrict__ cum, Out* __restrict__ h_in) {
-  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const size_t i = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) * kV;
   const size_t P_ld = size_t(d.P) * ld, PN = size_t(d.P) * d.N;
   if (i >= size_t(d.batch) * d.H * P_ld) return;
   const int n = int(i % ld), p = int((i / ld) % d.P), h = int((i / P_ld) % d.H),
             b = int(i / (P_ld * d.H));
   const size_t head = size_t(b) * d.H + h, own = head * PN + size_t(p) * d.N + n;
   const double* row = cum + head * d.Lp;
-  float s = n < d.N ? state[own] : 0.0f;
+  const bool in = n < d.N;  // all kV columns are in, or all are padding
+  float s[kV];
+#pragma unroll
+  for (int j = 0; j < kV; ++j) s[j] = in ? state[own + j] : 0.0f;
 #pragma unroll 4
   for (int c = 0; c < d.nc; ++c) {
     const size_t chunk = (size_t(b) * d.nc + c) * d.H + h;
-    store_state(h_in + chunk * P_ld + size_t(p) * ld + n, s);
-    if (n < d.N)
-      s = expf(float(row[size_t(c) * d.Q + d.Q - 1])) * s +
-          s_local[chunk * PN + size_t(p) * d.N + n];
+    store_states(h_in + chunk * P_ld + size_t(p) * ld + n, s);
+    if (!in) continue;
+    const float decay = expf(float(row[size_t(c) * d.Q + d.Q - 1]));
+    const float* local = s_local + chunk * PN + size_t(p) * d.N + n;
+    if constexpr (kV == 4) {
+      const float4 v = *reinterpret_cast<const float4*>(local);
+      s[0] = decay * s[0] + v.x, s[1] = decay * s[1] + v.y, s[2] = decay * s[2] + v.z,
+      s[3] = decay * s[3] + v.w;
+    } else {
+#pragma unroll
+      for (int j = 0; j < kV; ++j) s[j] = decay * s[j] + local[j];
+    }
   }
-  if (n < d.N) state[own] = s;
+  if (in)
+#pragma unroll
+    for (int j = 0; j < kV; ++j) state[own + j] = s[j];
 }
 template <class Out>
 void pass_states(const Dims& d, int ld, float* state, const float* s_local, const double* cum,
                  Out* h_in) {
   constexpr int kThreads = 256;
   const size_t n = size_t(d.batch) * d.H * d.P * ld;
-  pass_states_kernel<<<unsigned((n + kThreads - 1) / kThreads), kThreads>>>(d, ld, state, s_local,
-                                                                            cum, h_in);
+  const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+  if (d.N % 4 == 0 && ld % 4 == 0 && aligned(state) && aligned(s_local) && aligned(h_in))
+    pass_states_kernel<Out, 4><<<unsigned((n / 4 + kThreads - 1) / kThreads), kThreads>>>(
+        d, ld, state, s_local, cum, h_in);
+  else
+    pass_states_kernel<Out, 1><<<unsigned((n + kThreads - 1) / kThreads), kThreads>>>(
+        d, ld, state, s_local, cum, h_in);
   check_launch("ssd: state passing");
 }
 
