@@ -13,7 +13,7 @@ seqlens=64,128,256,512,1024,2048,4096,8192,16384
 mkdir -p "$OUT/bench"
 nvidia-smi --query-gpu=name --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-"$bin/backend_tests" --gtest_filter='Cuda.*' 2>&1 | grep -E "PASSED|FAILED|Failure"
+"$bin/backend_tests" --gtest_filter='Cuda*' 2>&1 | grep -E "PASSED|FAILED|Failure"
 for m in "$@"; do
   timeout 240 "$bin/perfmamba" bench -m "$m" --device cuda --precision bf16 --seqlen "$seqlens" --batch 1,8 \
     --decode-batch 1,8,64 --repeats "${REPEATS:-2}" --json > "$OUT/bench/$m-bf16.json" 2> "$OUT/bench/$m-bf16.err"

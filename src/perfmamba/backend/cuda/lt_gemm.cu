@@ -12,6 +12,9 @@ constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 constexpr int kCandidates = 8;  // the heuristic's best few; later ones were never faster
 constexpr int kTimedRuns = 5;
 constexpr float kClearlyFaster = 0.03f;
+// Fewer rows (short prompts, decode batches) are not worth the ~40 timed runs of a new shape: the
+// first prompt of `perfmamba run` took 0.1 s more for them.
+constexpr int kMinTunedRows = 256;
 
 // The largest power of two (up to 256) dividing both the address and the leading dimension's
 // bytes: what an algorithm may assume of every column.
@@ -115,7 +118,7 @@ void LtGemm::choose(Plan& plan, const Call& call, int alignment_w, int alignment
   plan.algo = found[0].algo;
   // Timing runs the product again, which only an accumulating call would notice; a graph being
   // recorded cannot be timed (the plan is tuned at its first call outside one).
-  plan.tuned = count == 1 || call.accumulate || !tuning_on();
+  plan.tuned = count == 1 || call.accumulate || !tuning_on() || call.m < kMinTunedRows;
   if (plan.tuned || capturing()) return;
   cudaEvent_t start, stop;
   PM_CUDA(cudaEventCreate(&start));

@@ -2,7 +2,8 @@
 // GEMMs through cuBLASLt: c[m, n] = a[m, k] w[n, k]^T (+ bias in the epilogue, + c when
 // accumulating), f32 or bf16 operands, f32 accumulate and output. For each shape, the fastest of
 // the algorithms cuBLASLt's heuristic offers is kept, timed once on first use (its first choice
-// was up to 10 % slower on mamba-1.4b's in_proj; tools/device/gemm_algos.cu).
+// was up to 10 % slower on mamba-1.4b's in_proj; tools/device/gemm_algos.cu) when the product
+// has 256 rows or more. PERFMAMBA_GEMM_TUNE=0 keeps the heuristic's first choice everywhere.
 #include <cublasLt.h>
 
 #include <cstdint>
