@@ -196,10 +196,11 @@ TEST_F(Cuda, Conv1dManySequencesAndInfiniteInput) {
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   Rng rng(33);
   // lengths of one and of many of the scan's chunks (32 tokens at least), ragged tails; 256
-  // channels put whole blocks in one chunk and sequence, where N = 4, 8, 16, 32 copy their
-  // inputs into shared memory in tiles of 8 tokens
+  // channels put whole blocks in one chunk and sequence, where N = 4, 8, 12, 16, 20, 32 copy their
+  // inputs into shared memory in tiles of 8 tokens (12 and 20 as pruned layers: the registers'
+  // states past N zero)
   for (int E : {45, 256})
-    for (int N : {1, 4, 7, 8, 16, 32, 33, 64, 100, 128, 200, 256})
+    for (int N : {1, 4, 7, 8, 12, 16, 20, 32, 33, 64, 100, 128, 200, 256})
       for (int len : {1, 17, 64, 65, 300}) {
         const int batch = 2, T = batch * len, ldbc = 2 * N;
         auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),

@@ -204,7 +204,8 @@ struct Slot {
 
 // How a thread holding all states of a row loads B and C: kScalar one state at a time; kVec four
 // at a time (rows 16-byte aligned, N a multiple of 4); kExact four at a time with N = K, so no
-// state needs a bounds check; kTiled (Mamba-1 blocks whose rows share one chunk and sequence):
+// state needs a bounds check; kTiled (Mamba-1 blocks whose rows share one chunk and sequence, N a
+// multiple of 4 up to K, the states past N zero):
 // the block copies the B and C rows and its rows' x, Δ and z of kTileTokens tokens into shared
 // memory with cp.async, a tile ahead of their use. Waiting on those global loads was the largest
 // stall of the scan (Nsight Compute, emit pass at the 2.8b shape), and the registers that held
@@ -305,13 +306,18 @@ struct Scanner {
                    ldy16 = r.p.d_inner;
       float* y_out = emit && write ? r.y_at(t0) : nullptr;
       __nv_bfloat16* y16_out = emit && write ? r.y16_at(t0) : nullptr;
+      // B and C columns N..K-1 (a pruned layer's) stay zero: written once, never copied over
+      const int N = r.states();
+      if (N < K)
+        for (int q = threadIdx.x; q < 2 * kTileTokens * 2 * (K - N); q += kThreads)
+          bcs[q / (K - N) * K + N + q % (K - N)] = 0.0f;
       const auto fetch = [&](int tt, int buf) {
         constexpr int kQuads = 2 * K / 4;  // float4s of B and C per token
         for (int q = threadIdx.x; q < kTileTokens * kQuads; q += kThreads) {
           const int tok = q / kQuads, part = q % kQuads, which = part / (K / 4),
                     k = part % (K / 4) * 4;
           const int t = tt + tok;
-          if (t < t1 && (which == 0 || emit))
+          if (t < t1 && k < N && (which == 0 || emit))
             copy_async_bytes<16>(bcs + ((buf * kTileTokens + tok) * 2 + which) * K + k,
                                  (which ? r.C(t) : r.B(t)) + k);
         }
@@ -577,7 +583,7 @@ void run_scan(const P& p, float* state) {
     const auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
     const bool vec = aligned(p.B) && aligned(p.C) && p.ldbc % 4 == 0 && p.d_state % 4 == 0;
     if constexpr (Rows::can_tile())
-      if (vec && p.d_state == K && Rows::block_shares_tokens(p))
+      if (vec && Rows::block_shares_tokens(p))  // N <= K: pruned layers too
         return run_scan_as<Rows, kLanes, K, kTiled>(p, state);
     if (vec && p.d_state == K) return run_scan_as<Rows, kLanes, K, kExact>(p, state);
     if (vec) return run_scan_as<Rows, kLanes, K, kVec>(p, state);
@@ -597,8 +603,12 @@ void dispatch(const P& p, float* state) {
     run_scan<Rows1, 1, 4>(p, state);
   else if (N <= 8)
     run_scan<Rows1, 1, 8>(p, state);
+  else if (N <= 12)  // 12 and 24: state-pruned layers of 16 and 32 states cost what they keep
+    run_scan<Rows1, 1, 12>(p, state);
   else if (N <= 16)
     run_scan<Rows1, 1, 16>(p, state);
+  else if (N <= 24)
+    run_scan<Rows1, 1, 24>(p, state);
   else if (N <= 32)
     run_scan<Rows1, 1, 32>(p, state);
   else if (N <= 64)
