@@ -368,20 +368,40 @@ __global__ void __launch_bounds__(kOutThreads, 4)
   for (int j = 0; j < 4; ++j)
     wmma::store_matrix_sync(&f[r_warp][16 * j], y[j], kLdf, wmma::mem_row_major);
   __syncwarp();
-  // y = result + D x, a pair of columns per lane (kVec: both in the head, 8-byte aligned).
+  // y = result + D x, a pair of columns per lane (kVec: both in the head, 8-byte aligned). The
+  // warp's 16 rows of x are all loaded before any y is stored: the compiler may not move a load
+  // above a store (y may alias x as far as it knows), and a load at a time made 16 round trips
+  // to memory a warp (waits on global loads were the largest stall, Nsight Compute, H100).
   const float D = p.D[o.h];
   const int c = 2 * lane, col = p0 + c;
-  for (int r = r_warp; r < r_warp + 16 && t0 + r < d.len; ++r) {
-    const size_t tok = size_t(o.b) * d.len + t0 + r;
-    const float* x = p.x + tok * p.ldx + size_t(o.h) * d.P + col;
-    float* y = p.y + tok * p.ldy + size_t(o.h) * d.P + col;
+  const int rows = max(0, min(16, d.len - (t0 + r_warp)));
+  const size_t tok0 = size_t(o.b) * d.len + t0 + r_warp;
+  const float* x0 = p.x + tok0 * p.ldx + size_t(o.h) * d.P + col;
+  float* y0 = p.y + tok0 * p.ldy + size_t(o.h) * d.P + col;
+  float2 xv[16];
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const float* x = x0 + size_t(i) * p.ldx;
+    const bool in = i < rows;
     if (kVec) {
-      if (col >= d.P) continue;
-      const float2 xv = *reinterpret_cast<const float2*>(x);
-      *reinterpret_cast<float2*>(y) = make_float2(f[r][c] + D * xv.x, f[r][c + 1] + D * xv.y);
+      xv[i] = in && col < d.P ? *reinterpret_cast<const float2*>(x) : make_float2(0.0f, 0.0f);
     } else {
-      if (col < d.P) y[0] = f[r][c] + D * x[0];
-      if (col + 1 < d.P) y[1] = f[r][c + 1] + D * x[1];
+      xv[i].x = in && col < d.P ? x[0] : 0.0f;
+      xv[i].y = in && col + 1 < d.P ? x[1] : 0.0f;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    if (i >= rows) break;
+    const int r = r_warp + i;
+    float* y = y0 + size_t(i) * p.ldy;
+    if (kVec) {
+      if (col < d.P)
+        *reinterpret_cast<float2*>(y) =
+            make_float2(f[r][c] + D * xv[i].x, f[r][c + 1] + D * xv[i].y);
+    } else {
+      if (col < d.P) y[0] = f[r][c] + D * xv[i].x;
+      if (col + 1 < d.P) y[1] = f[r][c + 1] + D * xv[i].y;
     }
   }
 }
