@@ -342,9 +342,9 @@ struct Scanner {
         const int at = buf * kTileTokens * kThreads + threadIdx.x;
         const float* bc = bcs + buf * kTileTokens * 2 * K;
         const auto token = [&](int k) {
-          const float y = tiled_step(emit, dsum[0], bc + k * 2 * K, dts[at + k * kThreads],
-                                     xs[at + k * kThreads], gate ? zs[at + k * kThreads] : 0.0f,
-                                     gate);
+          const float y =
+              tiled_step(emit, dsum[0], bc + k * 2 * K, dts[at + k * kThreads],
+                         xs[at + k * kThreads], gate ? zs[at + k * kThreads] : 0.0f, gate);
           if (y_out) *y_out = y, y_out += ldy;
           if (y16_out) *y16_out = __float2bfloat16_rn(y), y16_out += ldy16;
         };

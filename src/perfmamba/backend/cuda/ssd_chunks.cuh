@@ -6,7 +6,6 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
-
 #include <cub/block/block_scan.cuh>
 
 #include "perfmamba/backend/cuda/cuda_check.hpp"
@@ -127,8 +126,8 @@ void pass_states(const Dims& d, int ld, float* state, const float* s_local, cons
     pass_states_kernel<Out, 4><<<unsigned((n / 4 + kThreads - 1) / kThreads), kThreads>>>(
         d, ld, state, s_local, cum, h_in);
   else
-    pass_states_kernel<Out, 1><<<unsigned((n + kThreads - 1) / kThreads), kThreads>>>(
-        d, ld, state, s_local, cum, h_in);
+    pass_states_kernel<Out, 1>
+        <<<unsigned((n + kThreads - 1) / kThreads), kThreads>>>(d, ld, state, s_local, cum, h_in);
   check_launch("ssd: state passing");
 }
 
