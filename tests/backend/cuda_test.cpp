@@ -196,11 +196,11 @@ TEST_F(Cuda, Conv1dManySequencesAndInfiniteInput) {
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   Rng rng(33);
   // lengths of one and of many of the scan's chunks (32 tokens at least), ragged tails; 256
-  // channels put whole blocks in one chunk and sequence, where N = 4, 8, 12, 16, 20, 32 copy their
-  // inputs into shared memory in tiles of 8 tokens (12 and 20 as pruned layers: the registers'
-  // states past N zero)
+  // channels put whole blocks in one chunk and sequence, where N = 4, 8, 12, 16, 20, 28, 32 copy
+  // their inputs into shared memory in tiles of 8 tokens (20 and 28 as pruned layers: registers
+  // for 24 and 32 states, those past N zero)
   for (int E : {45, 256})
-    for (int N : {1, 4, 7, 8, 12, 16, 20, 32, 33, 64, 100, 128, 200, 256})
+    for (int N : {1, 4, 7, 8, 12, 16, 20, 28, 32, 33, 64, 100, 128, 200, 256})
       for (int len : {1, 17, 64, 65, 300}) {
         const int batch = 2, T = batch * len, ldbc = 2 * N;
         auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
@@ -484,6 +484,19 @@ TEST(CudaBf16, OutputOnlyForItsGemmIsLeftUnwrittenInF32) {
     be->add_rmsnorm({rows, cols, dh.f32(), nullptr, dnw.f32(), 1e-5f, dout.f32(), true});
     be->gated_rmsnorm({rows, cols, group, dy.f32(), cols, dz.f32(), cols, dnw.f32(), 1e-5f,
                        dother.f32(), cols, false});
+    if (bf16)
+      EXPECT_THROW(gemm_of(dout), Error);
+    else
+      EXPECT_LT(testing::rel_error(gemm_of(dout), product(normed)), tol);
+    // Two such outputs in a row: one unwritten matrix is tracked at a time, so the second is
+    // written in f32 as well, and the first stays refused.
+    be->add_rmsnorm({rows, cols, dh.f32(), nullptr, dnw.f32(), 1e-5f, dout.f32(), false});
+    be->add_rmsnorm({rows, cols, dh.f32(), nullptr, dnw.f32(), 1e-5f, dout.f32(), true});
+    Tensor dfresh = to_dev(sentinel);
+    be->gated_rmsnorm({rows, cols, group, dy.f32(), cols, dz.f32(), cols, dnw.f32(), 1e-5f,
+                       dfresh.f32(), cols, true});
+    EXPECT_LT(testing::rel_error(host(dfresh), gated), 1e-5);
+    EXPECT_LT(testing::rel_error(gemm_of(dfresh), product(gated)), tol);
     if (bf16)
       EXPECT_THROW(gemm_of(dout), Error);
     else

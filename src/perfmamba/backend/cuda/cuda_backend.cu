@@ -231,18 +231,20 @@ class CudaBackend final : public Backend {
     lt_->run(call);
   }
   int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
-  // With a bf16 copy for the next GEMM, an output only that GEMM reads is not written in f32.
+  // With a bf16 copy for the next GEMM, an output only that GEMM reads is not written in f32 --
+  // unless an earlier such output is still unread: one is tracked (unwritten_) at a time, so
+  // the GEMM that reads it can still be checked.
   void add_rmsnorm(const AddRmsNormParams& p) override {
     void* copy = rounding_target(p.rows, p.cols);
     AddRmsNormParams q = p;
-    if (copy && p.only_gemm_reads_out) q.out = nullptr;
+    if (copy && !unwritten_ && p.only_gemm_reads_out) q.out = nullptr;
     cuda::add_rmsnorm(q, copy);
     record_rounded(copy, p.out, p.rows, p.cols, p.cols, !q.out);
   }
   void gated_rmsnorm(const GatedRmsNormParams& p) override {
     void* copy = rounding_target(p.rows, p.cols);
     GatedRmsNormParams q = p;
-    if (copy && p.only_gemm_reads_out) q.out = nullptr;
+    if (copy && !unwritten_ && p.only_gemm_reads_out) q.out = nullptr;
     cuda::gated_rmsnorm(q, copy);
     record_rounded(copy, p.out, p.rows, p.cols, p.ldo, !q.out);
   }
@@ -258,7 +260,7 @@ class CudaBackend final : public Backend {
     const int rows = p.batch * p.len;
     void* copy = rounding_target(rows, p.d_inner);
     SelectiveScanParams q = p;
-    if (copy && p.only_gemm_reads_y) q.y = nullptr;
+    if (copy && !unwritten_ && p.only_gemm_reads_y) q.y = nullptr;
     cuda::selective_scan(q, copy);
     record_rounded(copy, p.y, rows, p.d_inner, p.ldy, !q.y);
   }
@@ -311,7 +313,7 @@ class CudaBackend final : public Backend {
     return true;
   }
   void synchronize() override {
-    rounded_ = {};
+    if (!unwritten_) rounded_ = {};  // a copy that stands in for an unwritten matrix stays usable
     PM_CUDA(cudaDeviceSynchronize());
   }
   bool begin_capture() override {

@@ -15,6 +15,26 @@ constexpr float kClearlyFaster = 0.03f;
 // Fewer rows (short prompts, decode batches) are not worth the ~40 timed runs of a new shape: the
 // first prompt of `perfmamba run` took 0.1 s more for them.
 constexpr int kMinTunedRows = 256;
+// Each prompt length is a new shape; past this many timed shapes, new ones keep the heuristic's
+// choice (a server seeing every length would otherwise time GEMMs for ever).
+constexpr int kMaxTunedShapes = 64;
+
+// Two events for timing, destroyed however the timing ends.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    if (cudaEventCreate(&start) == cudaSuccess && cudaEventCreate(&stop) == cudaSuccess) return;
+    const cudaError_t e = cudaGetLastError();
+    if (start) cudaEventDestroy(start);
+    check(e, "cudaEventCreate");
+  }
+  ~EventPair() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+};
 
 // The largest power of two (up to 256) dividing both the address and the leading dimension's
 // bytes: what an algorithm may assume of every column.
@@ -40,15 +60,19 @@ bool capturing() {
 
 LtGemm::LtGemm() {
   PM_CUDA(cublasLtCreate(&handle_));
-  PM_CUDA(cudaMalloc(&workspace_, kWorkspaceBytes));
+  if (cudaMalloc(&workspace_, kWorkspaceBytes) != cudaSuccess) {
+    cudaGetLastError();
+    cublasLtDestroy(handle_);
+    throw Error("cuda", "cuBLASLt workspace", "cannot allocate 32 MiB on the device");
+  }
 }
 
 LtGemm::~LtGemm() {
   for (auto& [key, plan] : plans_) {
-    cublasLtMatrixLayoutDestroy(plan.w);
-    cublasLtMatrixLayoutDestroy(plan.a);
-    cublasLtMatrixLayoutDestroy(plan.c);
-    cublasLtMatmulDescDestroy(plan.op);
+    if (plan.w) cublasLtMatrixLayoutDestroy(plan.w);
+    if (plan.a) cublasLtMatrixLayoutDestroy(plan.a);
+    if (plan.c) cublasLtMatrixLayoutDestroy(plan.c);
+    if (plan.op) cublasLtMatmulDescDestroy(plan.op);
   }
   cudaFree(workspace_);
   cublasLtDestroy(handle_);
@@ -66,28 +90,28 @@ LtGemm::Plan& LtGemm::plan_for(const Call& call) {
             ac = alignment(call.c, size_t(call.ldc) * 4);
   const Key key{call.m,      call.n,          call.k, call.lda, call.ldc, call.bf16,
                 !!call.bias, call.accumulate, aw,     aa,       ac};
-  auto it = plans_.find(key);
-  if (it != plans_.end()) {
-    if (!it->second.tuned && !capturing()) choose(it->second, call, aw, aa, ac);
-    return it->second;
+  // In the map before its descriptors are made, so that they are freed (by the destructor) if
+  // anything below throws; a plan without its heuristic choice asks again at its next call.
+  auto [it, made] = plans_.try_emplace(key);
+  Plan& plan = it->second;
+  if (made) {
+    const cudaDataType_t in = call.bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    PM_CUDA(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    if (call.bias) {
+      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                             sizeof epilogue));
+    }
+    // Row-major c = a w^T is column-major c^T[n, m] = (w as [k, n])^T (a as [k, m]).
+    PM_CUDA(cublasLtMatrixLayoutCreate(&plan.w, in, call.k, call.n, call.k));
+    PM_CUDA(cublasLtMatrixLayoutCreate(&plan.a, in, call.k, call.m, call.lda));
+    PM_CUDA(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, call.n, call.m, call.ldc));
   }
-  Plan plan;
-  const cudaDataType_t in = call.bf16 ? CUDA_R_16BF : CUDA_R_32F;
-  PM_CUDA(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-  PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  if (call.bias) {
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
-                                           sizeof epilogue));
-  }
-  // Row-major c = a w^T is column-major c^T[n, m] = (w as [k, n])^T (a as [k, m]).
-  PM_CUDA(cublasLtMatrixLayoutCreate(&plan.w, in, call.k, call.n, call.k));
-  PM_CUDA(cublasLtMatrixLayoutCreate(&plan.a, in, call.k, call.m, call.lda));
-  PM_CUDA(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, call.n, call.m, call.ldc));
-  choose(plan, call, aw, aa, ac);
-  return plans_.emplace(key, plan).first->second;
+  if (!plan.ready || (!plan.tuned && !capturing())) choose(plan, call, aw, aa, ac);
+  return plan;
 }
 
 void LtGemm::choose(Plan& plan, const Call& call, int alignment_w, int alignment_a,
@@ -115,45 +139,59 @@ void LtGemm::choose(Plan& plan, const Call& call, int alignment_w, int alignment
     throw Error("cublas", "matmul",
                 "no cuBLASLt algorithm for m " + std::to_string(call.m) + ", n " +
                     std::to_string(call.n) + ", k " + std::to_string(call.k));
-  plan.algo = found[0].algo;
+  if (!plan.ready) {
+    plan.algo = found[0].algo;
+    plan.ready = true;
+  }
   // Timing runs the product again, which only an accumulating call would notice; a graph being
   // recorded cannot be timed (the plan is tuned at its first call outside one).
-  plan.tuned = count == 1 || call.accumulate || !tuning_on() || call.m < kMinTunedRows;
+  plan.tuned = count == 1 || call.accumulate || !tuning_on() || call.m < kMinTunedRows ||
+               tuned_shapes_ >= kMaxTunedShapes;
   if (plan.tuned || capturing()) return;
-  cudaEvent_t start, stop;
-  PM_CUDA(cudaEventCreate(&start));
-  PM_CUDA(cudaEventCreate(&stop));
-  float best = 0.0f, first = 0.0f;
-  int chosen = 0;
-  for (int i = 0; i < count; ++i) {
-    plan.algo = found[i].algo;
-    launch(plan, call);  // warm-up
-    PM_CUDA(cudaEventRecord(start, cudaStreamPerThread));
-    for (int r = 0; r < kTimedRuns; ++r) launch(plan, call);
-    PM_CUDA(cudaEventRecord(stop, cudaStreamPerThread));
-    PM_CUDA(cudaEventSynchronize(stop));
+  const EventPair events;
+  const auto time_ms = [&](const cublasLtMatmulAlgo_t& algo) {
+    // a candidate that cannot run is passed over (the heuristic's first already ran as the plan's)
+    if (matmul(plan, algo, call) != CUBLAS_STATUS_SUCCESS) return -1.0f;  // warm-up
+    PM_CUDA(cudaEventRecord(events.start, cudaStreamPerThread));
+    for (int r = 0; r < kTimedRuns; ++r)
+      if (matmul(plan, algo, call) != CUBLAS_STATUS_SUCCESS) return -1.0f;
+    PM_CUDA(cudaEventRecord(events.stop, cudaStreamPerThread));
+    PM_CUDA(cudaEventSynchronize(events.stop));
     float ms = 0.0f;
-    PM_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    if (i == 0) first = ms;
-    if (i == 0 || ms < best) best = ms, chosen = i;
+    PM_CUDA(cudaEventElapsedTime(&ms, events.start, events.stop));
+    return ms;
+  };
+  const float first = time_ms(found[0].algo);
+  float best = first;
+  int chosen = 0;
+  for (int i = 1; i < count && first >= 0.0f; ++i) {
+    if (found[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    const float ms = time_ms(found[i].algo);
+    if (ms >= 0.0f && ms < best) best = ms, chosen = i;
   }
   // Another algorithm only if clearly faster than the heuristic's choice: one within timing
   // noise would make the choice (and the summation order) change from run to run.
   if (best > first * (1.0f - kClearlyFaster)) chosen = 0;
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   plan.algo = found[chosen].algo;
   plan.tuned = true;
+  ++tuned_shapes_;
+}
+
+cublasStatus_t LtGemm::matmul(const Plan& plan, const cublasLtMatmulAlgo_t& algo,
+                              const Call& call) {
+  if (call.bias) {
+    const cublasStatus_t set = cublasLtMatmulDescSetAttribute(
+        plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &call.bias, sizeof call.bias);
+    if (set != CUBLAS_STATUS_SUCCESS) return set;
+  }
+  const float one = 1.0f, beta = call.accumulate ? 1.0f : 0.0f;
+  return cublasLtMatmul(handle_, plan.op, &one, call.w, plan.w, call.a, plan.a, &beta, call.c,
+                        plan.c, call.c, plan.c, &algo, workspace_, kWorkspaceBytes,
+                        cudaStreamPerThread);
 }
 
 void LtGemm::launch(const Plan& plan, const Call& call) {
-  if (call.bias)
-    PM_CUDA(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &call.bias,
-                                           sizeof call.bias));
-  const float one = 1.0f, beta = call.accumulate ? 1.0f : 0.0f;
-  PM_CUDA(cublasLtMatmul(handle_, plan.op, &one, call.w, plan.w, call.a, plan.a, &beta, call.c,
-                         plan.c, call.c, plan.c, &plan.algo, workspace_, kWorkspaceBytes,
-                         cudaStreamPerThread));
+  check(matmul(plan, plan.algo, call), "cublasLtMatmul");
 }
 
 }  // namespace perfmamba::cuda

@@ -31,7 +31,8 @@ class LtGemm {
     bool accumulate = false;
   };
   // On the calling thread's default stream; while it is being captured into a graph, a shape
-  // not seen before takes the heuristic's first algorithm untimed.
+  // not seen before takes the heuristic's first algorithm untimed (and keeps it in that graph;
+  // calls outside it may later time the others).
   void run(const Call& call);
 
  private:
@@ -42,15 +43,18 @@ class LtGemm {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t w = nullptr, a = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    bool ready = false;  // algo holds the heuristic's choice
     bool tuned = false;  // algo timed against the other candidates (or nothing to time)
   };
   Plan& plan_for(const Call& call);
   void choose(Plan& plan, const Call& call, int alignment_w, int alignment_a, int alignment_c);
+  cublasStatus_t matmul(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const Call& call);
   void launch(const Plan& plan, const Call& call);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   std::map<Key, Plan> plans_;
+  int tuned_shapes_ = 0;  // shapes timed so far (bounded: prompts of many lengths)
 };
 
 }  // namespace perfmamba::cuda
