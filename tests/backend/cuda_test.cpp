@@ -7,7 +7,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "perfmamba/backend/backend.hpp"
@@ -80,8 +82,27 @@ class Cuda : public ::testing::Test {
     Tensor h = t.to(Device::CPU);
     return std::vector<float>(h.f32(), h.f32() + n);
   }
+  void expect_scan(Rng& rng, int E, int N, int len, bool gate);
   std::unique_ptr<Backend> be_;
   std::vector<Tensor> keep_;
+};
+
+// Sets an environment variable for a scope (the kernels read their PERFMAMBA_* switches per
+// call), restoring what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() { had_ ? setenv(name_, old_.c_str(), 1) : unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
 };
 
 TEST_F(Cuda, GemmWithBiasAndViews) {
@@ -193,40 +214,55 @@ TEST_F(Cuda, Conv1dManySequencesAndInfiniteInput) {
     }
 }
 
+// One Mamba-1 scan shape (batch 2, gate optional) against cpu::selective_scan: y and the state.
+void Cuda::expect_scan(Rng& rng, int E, int N, int len, bool gate) {
+  const int batch = 2, T = batch * len, ldbc = 2 * N;
+  auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
+       bias = rng.uniforms(E, -1, 0.5f);
+  auto A = rng.uniforms(size_t(E) * N, -8, -0.1f), bc = rng.normals(size_t(T) * ldbc),
+       D = rng.normals(E);
+  auto z = rng.normals(size_t(T) * E), s = rng.normals(size_t(batch) * E * N);
+  std::vector<float> y(size_t(T) * E), s_cpu = s;
+  SelectiveScanParams p;
+  p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
+  p.dt = dt.data();
+  p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(), p.C = bc.data() + N,
+  p.ldbc = ldbc;
+  p.D = D.data(), p.z = gate ? z.data() : nullptr, p.ldz = E, p.ssm_state = s_cpu.data(),
+  p.y = y.data(), p.ldy = E;
+  cpu::selective_scan(p);
+  SelectiveScanParams d = p;
+  float* bcd = dev(bc);
+  d.x = dev(x), d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.B = bcd, d.C = bcd + N,
+  d.D = dev(D);
+  d.z = gate ? dev(z) : nullptr, d.ssm_state = dev(s), d.y = dev(y);
+  be_->selective_scan(d);
+  EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 1e-5)
+      << "E " << E << " N " << N << " L " << len << " gate " << gate;
+  EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 1e-5);
+}
+
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   Rng rng(33);
+  ScopedEnv chunks("PERFMAMBA_SCAN", "chunks");
   // lengths of one and of many of the scan's chunks (32 tokens at least), ragged tails; 256
   // channels put whole blocks in one chunk and sequence, where N = 4, 8, 12, 16, 20, 28, 32 copy
   // their inputs into shared memory in tiles of 8 tokens (20 and 28 as pruned layers: registers
   // for 24 and 32 states, those past N zero)
   for (int E : {45, 256})
     for (int N : {1, 4, 7, 8, 12, 16, 20, 28, 32, 33, 64, 100, 128, 200, 256})
-      for (int len : {1, 17, 64, 65, 300}) {
-        const int batch = 2, T = batch * len, ldbc = 2 * N;
-        auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
-             bias = rng.uniforms(E, -1, 0.5f);
-        auto A = rng.uniforms(size_t(E) * N, -8, -0.1f), bc = rng.normals(size_t(T) * ldbc),
-             D = rng.normals(E);
-        auto z = rng.normals(size_t(T) * E), s = rng.normals(size_t(batch) * E * N);
-        std::vector<float> y(size_t(T) * E), s_cpu = s;
-        SelectiveScanParams p;
-        p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
-        p.dt = dt.data();
-        p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(), p.C = bc.data() + N,
-        p.ldbc = ldbc;
-        p.D = D.data(), p.z = z.data(), p.ldz = E, p.ssm_state = s_cpu.data(), p.y = y.data(),
-        p.ldy = E;
-        cpu::selective_scan(p);
-        SelectiveScanParams d = p;
-        float* bcd = dev(bc);
-        d.x = dev(x), d.dt = dev(dt), d.dt_bias = dev(bias), d.A = dev(A), d.B = bcd, d.C = bcd + N,
-        d.D = dev(D);
-        d.z = dev(z), d.ssm_state = dev(s), d.y = dev(y);
-        be_->selective_scan(d);
-        EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 1e-5)
-            << "E " << E << " N " << N << " L " << len;
-        EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 1e-5);
-      }
+      for (int len : {1, 17, 64, 65, 300}) expect_scan(rng, E, N, len, true);
+}
+
+// The one-pass scan with lanes over tokens (scan_by_tokens.cu), at every N it takes (up to 16,
+// pruned widths included), channel counts that leave warps of a block idle, and lengths that
+// end inside a lane's segment, inside a span of 256 tokens and on its end.
+TEST_F(Cuda, SelectiveScanLanesOverTokens) {
+  Rng rng(34);
+  ScopedEnv tokens("PERFMAMBA_SCAN", "tokens");
+  for (int E : {8, 45, 256})
+    for (int N : {1, 5, 8, 12, 16})
+      for (int len : {1, 17, 256, 300, 700}) expect_scan(rng, E, N, len, N != 5);
 }
 
 // One SSD shape against cpu::ssd_chunked: the chunked GPU SSD in f32 and on bf16 tensor cores,
@@ -409,28 +445,34 @@ TEST(CudaBf16, ConvAndScanRoundedOutputsFeedTheirGemm) {
                 /*out_feeds_gemm=*/true});
     expect_gemm(dout, out, "conv then gemm");
   }
-  for (bool only_gemm : {false, true}) {  // scan, the tiled path (128 channels a block, N = 16)
-    auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
-         bias = rng.uniforms(E, -1, 0.5f), A = rng.uniforms(size_t(E) * N, -8, -0.1f),
-         bc = rng.normals(size_t(T) * 2 * N), D = rng.normals(E), z = rng.normals(size_t(T) * E),
-         s = rng.normals(size_t(batch) * E * N);
-    std::vector<float> y(size_t(T) * E), s_cpu = s;
-    SelectiveScanParams p;
-    p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
-    p.dt = dt.data(), p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(),
-    p.C = bc.data() + N, p.ldbc = 2 * N, p.D = D.data(), p.z = z.data(), p.ldz = E,
-    p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
-    cpu::selective_scan(p);
-    Tensor dx = to_dev(x), ddt = to_dev(dt), dbias = to_dev(bias), dA = to_dev(A), dbc = to_dev(bc),
-           dD = to_dev(D), dz = to_dev(z), ds = to_dev(s);
-    Tensor dy = Tensor::empty({int64_t(y.size())}, DType::F32, Device::CUDA);
-    SelectiveScanParams d = p;
-    d.x = dx.f32(), d.dt = ddt.f32(), d.dt_bias = dbias.f32(), d.A = dA.f32(), d.B = dbc.f32(),
-    d.C = dbc.f32() + N, d.D = dD.f32(), d.z = dz.f32(), d.ssm_state = ds.f32(), d.y = dy.f32();
-    d.only_gemm_reads_y = only_gemm;
-    be->selective_scan(d);
-    expect_gemm(dy, y, only_gemm ? "scan (y in bf16 only) then gemm" : "scan then gemm");
-  }
+  // scan: the chunked scan's tiled path (128 channels a block, N = 16) and lanes over tokens
+  for (const char* path : {"chunks", "tokens"})
+    for (bool only_gemm : {false, true}) {
+      ScopedEnv scan_path("PERFMAMBA_SCAN", path);
+      auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
+           bias = rng.uniforms(E, -1, 0.5f), A = rng.uniforms(size_t(E) * N, -8, -0.1f),
+           bc = rng.normals(size_t(T) * 2 * N), D = rng.normals(E), z = rng.normals(size_t(T) * E),
+           s = rng.normals(size_t(batch) * E * N);
+      std::vector<float> y(size_t(T) * E), s_cpu = s;
+      SelectiveScanParams p;
+      p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
+      p.dt = dt.data(), p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(),
+      p.C = bc.data() + N, p.ldbc = 2 * N, p.D = D.data(), p.z = z.data(), p.ldz = E,
+      p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
+      cpu::selective_scan(p);
+      Tensor dx = to_dev(x), ddt = to_dev(dt), dbias = to_dev(bias), dA = to_dev(A),
+             dbc = to_dev(bc), dD = to_dev(D), dz = to_dev(z), ds = to_dev(s);
+      Tensor dy = Tensor::empty({int64_t(y.size())}, DType::F32, Device::CUDA);
+      SelectiveScanParams d = p;
+      d.x = dx.f32(), d.dt = ddt.f32(), d.dt_bias = dbias.f32(), d.A = dA.f32(), d.B = dbc.f32(),
+      d.C = dbc.f32() + N, d.D = dD.f32(), d.z = dz.f32(), d.ssm_state = ds.f32(), d.y = dy.f32();
+      d.only_gemm_reads_y = only_gemm;
+      be->selective_scan(d);
+      expect_gemm(dy, y, only_gemm ? "scan (y in bf16 only) then gemm" : "scan then gemm");
+      if (!only_gemm) {
+        EXPECT_LT(testing::rel_error(from_dev(dy, y.size()), y), 1e-5) << path;
+      }
+    }
 }
 
 // A norm output that only the next GEMM reads is written in bf16 alone: that GEMM gets the right
