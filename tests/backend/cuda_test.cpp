@@ -1,8 +1,8 @@
 // CUDA kernels against the CPU kernels (themselves tested against float64) on fresh random
 // inputs at odd shapes, and the golden fixtures through the CUDA backend. Skipped without a
-// device. Tolerance: relative L2 error <= 1e-5 per op (both f32; 2e-5 for the SSD), <= 1e-4 for
-// model logits; with bf16 GEMMs or TF32 SSD products <= 1e-2 (bf16 keeps 8 bits of mantissa, TF32
-// 11).
+// device. Tolerance: relative L2 error <= 1e-5 per op (both f32; 2e-5 for the SSD and norms
+// over groups wider than 8192), <= 1e-4 for model logits; with bf16 GEMMs or TF32 SSD products
+// <= 1e-2 (bf16 keeps 8 bits of mantissa, TF32 11).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -120,6 +120,34 @@ TEST_F(Cuda, GemmWithBiasAndViews) {
   }
 }
 
+// Products of 256 rows or more, where the GEMM times cuBLASLt's candidates at first use (300
+// and 511 share one range of row counts, so the second takes the first's choice untimed): f32
+// and bf16, with a bias, and accumulating (never timed: the timing runs would add up).
+TEST_F(Cuda, TunedGemmsEqualCpu) {
+  Rng rng(35);
+  auto bf16 = make_cuda_backend(GemmPrecision::BF16);
+  for (bool accumulate : {false, true})
+    for (int m : {256, 300, 511, 700}) {
+      const int n = 96, k = 80;
+      auto a = rng.normals(size_t(m) * k), w = rng.normals(size_t(n) * k), bias = rng.normals(n);
+      auto c0 = rng.normals(size_t(m) * n);
+      std::vector<float> c = c0;
+      GemmParams p{
+          m,        n, k,         a.data(), k, w.data(), accumulate ? nullptr : bias.data(),
+          c.data(), n, accumulate};
+      cpu::gemm(p);
+      for (Backend* be : {be_.get(), bf16.get()}) {
+        GemmParams d = p;
+        d.a = dev(a), d.w = dev(w), d.bias = accumulate ? nullptr : dev(bias), d.c = dev(c0);
+        be->gemm(d);
+        be->synchronize();
+        EXPECT_LT(testing::rel_error(host(d.c, c.size()), c), be == bf16.get() ? 1e-2 : 1e-5)
+            << m << " rows" << (accumulate ? ", accumulating" : "")
+            << (be == bf16.get() ? ", bf16" : "");
+      }
+    }
+}
+
 TEST_F(Cuda, Conv1dNormsEmbedding) {
   Rng rng(32);
   // 37 channels run one channel a thread, 64 four; 70 tokens cross the kernel's runs of 32;
@@ -171,7 +199,9 @@ TEST_F(Cuda, Conv1dNormsEmbedding) {
     GatedRmsNormParams gd = g;
     gd.y = dev(y), gd.z = dev(z), gd.weight = dev(w), gd.out = dev(out);
     be_->gated_rmsnorm(gd);
-    EXPECT_LT(testing::rel_error(host(gd.out, out.size()), out), 1e-5);
+    // a group of 32768 is two f32 sums of that many terms in different orders on each side:
+    // 1.0004e-5 was seen (under compute-sanitizer, one seed in several runs)
+    EXPECT_LT(testing::rel_error(host(gd.out, out.size()), out), group > 8192 ? 2e-5 : 1e-5);
   }
   AddRmsNormParams too_wide{1, 32769, nullptr, nullptr, nullptr, 1e-5f, nullptr};
   EXPECT_THROW(be_->add_rmsnorm(too_wide), Error);
@@ -244,7 +274,6 @@ void Cuda::expect_scan(Rng& rng, int E, int N, int len, bool gate) {
 
 TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   Rng rng(33);
-  ScopedEnv chunks("PERFMAMBA_SCAN", "chunks");
   // lengths of one and of many of the scan's chunks (32 tokens at least), ragged tails; 256
   // channels put whole blocks in one chunk and sequence, where N = 4, 8, 12, 16, 20, 28, 32 copy
   // their inputs into shared memory in tiles of 8 tokens (20 and 28 as pruned layers: registers
@@ -252,17 +281,6 @@ TEST_F(Cuda, SelectiveScanEveryStateWidth) {
   for (int E : {45, 256})
     for (int N : {1, 4, 7, 8, 12, 16, 20, 28, 32, 33, 64, 100, 128, 200, 256})
       for (int len : {1, 17, 64, 65, 300}) expect_scan(rng, E, N, len, true);
-}
-
-// The one-pass scan with lanes over tokens (scan_by_tokens.cu), at every N it takes (up to 16,
-// pruned widths included), channel counts that leave warps of a block idle, and lengths that
-// end inside a lane's segment, inside a span of 256 tokens and on its end.
-TEST_F(Cuda, SelectiveScanLanesOverTokens) {
-  Rng rng(34);
-  ScopedEnv tokens("PERFMAMBA_SCAN", "tokens");
-  for (int E : {8, 45, 256})
-    for (int N : {1, 5, 8, 12, 16})
-      for (int len : {1, 17, 256, 300, 700}) expect_scan(rng, E, N, len, N != 5);
 }
 
 // One SSD shape against cpu::ssd_chunked: the chunked GPU SSD in f32 and on bf16 tensor cores,
@@ -445,34 +463,31 @@ TEST(CudaBf16, ConvAndScanRoundedOutputsFeedTheirGemm) {
                 /*out_feeds_gemm=*/true});
     expect_gemm(dout, out, "conv then gemm");
   }
-  // scan: the chunked scan's tiled path (128 channels a block, N = 16) and lanes over tokens
-  for (const char* path : {"chunks", "tokens"})
-    for (bool only_gemm : {false, true}) {
-      ScopedEnv scan_path("PERFMAMBA_SCAN", path);
-      auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
-           bias = rng.uniforms(E, -1, 0.5f), A = rng.uniforms(size_t(E) * N, -8, -0.1f),
-           bc = rng.normals(size_t(T) * 2 * N), D = rng.normals(E), z = rng.normals(size_t(T) * E),
-           s = rng.normals(size_t(batch) * E * N);
-      std::vector<float> y(size_t(T) * E), s_cpu = s;
-      SelectiveScanParams p;
-      p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
-      p.dt = dt.data(), p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(),
-      p.C = bc.data() + N, p.ldbc = 2 * N, p.D = D.data(), p.z = z.data(), p.ldz = E,
-      p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
-      cpu::selective_scan(p);
-      Tensor dx = to_dev(x), ddt = to_dev(dt), dbias = to_dev(bias), dA = to_dev(A),
-             dbc = to_dev(bc), dD = to_dev(D), dz = to_dev(z), ds = to_dev(s);
-      Tensor dy = Tensor::empty({int64_t(y.size())}, DType::F32, Device::CUDA);
-      SelectiveScanParams d = p;
-      d.x = dx.f32(), d.dt = ddt.f32(), d.dt_bias = dbias.f32(), d.A = dA.f32(), d.B = dbc.f32(),
-      d.C = dbc.f32() + N, d.D = dD.f32(), d.z = dz.f32(), d.ssm_state = ds.f32(), d.y = dy.f32();
-      d.only_gemm_reads_y = only_gemm;
-      be->selective_scan(d);
-      expect_gemm(dy, y, only_gemm ? "scan (y in bf16 only) then gemm" : "scan then gemm");
-      if (!only_gemm) {
-        EXPECT_LT(testing::rel_error(from_dev(dy, y.size()), y), 1e-5) << path;
-      }
+  for (bool only_gemm : {false, true}) {  // scan, the tiled path (128 channels a block, N = 16)
+    auto x = rng.normals(size_t(T) * E), dt = rng.uniforms(size_t(T) * E, -4, 1),
+         bias = rng.uniforms(E, -1, 0.5f), A = rng.uniforms(size_t(E) * N, -8, -0.1f),
+         bc = rng.normals(size_t(T) * 2 * N), D = rng.normals(E), z = rng.normals(size_t(T) * E),
+         s = rng.normals(size_t(batch) * E * N);
+    std::vector<float> y(size_t(T) * E), s_cpu = s;
+    SelectiveScanParams p;
+    p.batch = batch, p.len = len, p.d_inner = E, p.d_state = N, p.x = x.data(), p.ldx = E,
+    p.dt = dt.data(), p.lddt = E, p.dt_bias = bias.data(), p.A = A.data(), p.B = bc.data(),
+    p.C = bc.data() + N, p.ldbc = 2 * N, p.D = D.data(), p.z = z.data(), p.ldz = E,
+    p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
+    cpu::selective_scan(p);
+    Tensor dx = to_dev(x), ddt = to_dev(dt), dbias = to_dev(bias), dA = to_dev(A), dbc = to_dev(bc),
+           dD = to_dev(D), dz = to_dev(z), ds = to_dev(s);
+    Tensor dy = Tensor::empty({int64_t(y.size())}, DType::F32, Device::CUDA);
+    SelectiveScanParams d = p;
+    d.x = dx.f32(), d.dt = ddt.f32(), d.dt_bias = dbias.f32(), d.A = dA.f32(), d.B = dbc.f32(),
+    d.C = dbc.f32() + N, d.D = dD.f32(), d.z = dz.f32(), d.ssm_state = ds.f32(), d.y = dy.f32();
+    d.only_gemm_reads_y = only_gemm;
+    be->selective_scan(d);
+    expect_gemm(dy, y, only_gemm ? "scan (y in bf16 only) then gemm" : "scan then gemm");
+    if (!only_gemm) {
+      EXPECT_LT(testing::rel_error(from_dev(dy, y.size()), y), 1e-5);
     }
+  }
 }
 
 // A norm output that only the next GEMM reads is written in bf16 alone: that GEMM gets the right

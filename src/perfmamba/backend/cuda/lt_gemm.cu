@@ -110,11 +110,26 @@ LtGemm::Plan& LtGemm::plan_for(const Call& call) {
     PM_CUDA(cublasLtMatrixLayoutCreate(&plan.a, in, call.k, call.m, call.lda));
     PM_CUDA(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, call.n, call.m, call.ldc));
   }
-  if (!plan.ready || (!plan.tuned && !capturing())) choose(plan, call, aw, aa, ac);
+  if (!plan.ready || (!plan.tuned && !capturing())) choose(plan, call, key, aw, aa, ac);
   return plan;
 }
 
-void LtGemm::choose(Plan& plan, const Call& call, int alignment_w, int alignment_a,
+bool LtGemm::take_family_choice(Plan& plan, const Key& family, const cublasLtMatmulAlgo_t& first) {
+  const auto it = families_.find(family);
+  if (it == families_.end()) return false;
+  plan.algo = first;
+  if (!it->second.first) {
+    cublasLtMatmulHeuristicResult_t result{};
+    if (cublasLtMatmulAlgoCheck(handle_, plan.op, plan.w, plan.a, plan.c, plan.c, &it->second.algo,
+                                &result) == CUBLAS_STATUS_SUCCESS &&
+        result.workspaceSize <= kWorkspaceBytes)
+      plan.algo = it->second.algo;
+  }
+  plan.tuned = true;
+  return true;
+}
+
+void LtGemm::choose(Plan& plan, const Call& call, const Key& key, int alignment_w, int alignment_a,
                     int alignment_c) {
   cublasLtMatmulPreference_t pref = nullptr;
   PM_CUDA(cublasLtMatmulPreferenceCreate(&pref));
@@ -148,6 +163,12 @@ void LtGemm::choose(Plan& plan, const Call& call, int alignment_w, int alignment
   plan.tuned = count == 1 || call.accumulate || !tuning_on() || call.m < kMinTunedRows ||
                tuned_shapes_ >= kMaxTunedShapes;
   if (plan.tuned || capturing()) return;
+  Key family = key;
+  int& rows = std::get<0>(family);
+  int range = kMinTunedRows;  // a power of two
+  while (range < rows && range <= (1 << 29)) range <<= 1;
+  rows = range;
+  if (take_family_choice(plan, family, found[0].algo)) return;
   const EventPair events;
   const auto time_ms = [&](const cublasLtMatmulAlgo_t& algo) {
     // a candidate that cannot run is passed over (the heuristic's first already ran as the plan's)
@@ -174,6 +195,7 @@ void LtGemm::choose(Plan& plan, const Call& call, int alignment_w, int alignment
   if (best > first * (1.0f - kClearlyFaster)) chosen = 0;
   plan.algo = found[chosen].algo;
   plan.tuned = true;
+  families_[family] = {plan.algo, chosen == 0};
   ++tuned_shapes_;
 }
 

@@ -3,7 +3,9 @@
 // accumulating), f32 or bf16 operands, f32 accumulate and output. For each shape, the fastest of
 // the algorithms cuBLASLt's heuristic offers is kept, timed once on first use (its first choice
 // was up to 10 % slower on mamba-1.4b's in_proj; tools/device/gemm_algos.cu) when the product
-// has 256 rows or more. PERFMAMBA_GEMM_TUNE=0 keeps the heuristic's first choice everywhere.
+// has 256 rows or more. Row counts in the same power-of-two range share the timing: a prompt
+// of a new length takes the choice made for its range (if cuBLASLt accepts it for the shape)
+// instead of timing again. PERFMAMBA_GEMM_TUNE=0 keeps the heuristic's first choice everywhere.
 #include <cublasLt.h>
 
 #include <cstdint>
@@ -47,14 +49,23 @@ class LtGemm {
     bool tuned = false;  // algo timed against the other candidates (or nothing to time)
   };
   Plan& plan_for(const Call& call);
-  void choose(Plan& plan, const Call& call, int alignment_w, int alignment_a, int alignment_c);
+  void choose(Plan& plan, const Call& call, const Key& key, int alignment_w, int alignment_a,
+              int alignment_c);
+  // The algorithm a timing chose for a family of shapes, and whether it was the heuristic's
+  // first (then each shape of the family takes its own first).
+  struct Choice {
+    cublasLtMatmulAlgo_t algo{};
+    bool first = true;
+  };
+  bool take_family_choice(Plan& plan, const Key& family, const cublasLtMatmulAlgo_t& first);
   cublasStatus_t matmul(const Plan& plan, const cublasLtMatmulAlgo_t& algo, const Call& call);
   void launch(const Plan& plan, const Call& call);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   std::map<Key, Plan> plans_;
-  int tuned_shapes_ = 0;  // shapes timed so far (bounded: prompts of many lengths)
+  std::map<Key, Choice> families_;  // by Key with m rounded up to a power of two
+  int tuned_shapes_ = 0;            // shapes timed so far (bounded: prompts of many lengths)
 };
 
 }  // namespace perfmamba::cuda
