@@ -265,7 +265,9 @@ struct Scanner {
   float a[kA][K];
   float s[R][K];
 
-  __device__ Scanner(const Rows& rows, int lane) : r(rows), sub(lane) {
+  // with_a: A log2(e) of the lane's states loaded here (emit_kernel may stage them instead)
+  __device__ Scanner(const Rows& rows, int lane, bool with_a = true) : r(rows), sub(lane) {
+    if (!with_a) return;
 #pragma unroll
     for (int j = 0; j < kA; ++j)
 #pragma unroll
@@ -448,9 +450,35 @@ __device__ void load_rows_state(Scanner<Rows, kLanes, K>& sc, const float* state
                        : 0.0f;
 }
 
-// Pass 3, and the whole scan when there is one chunk: from the entering states (or the
-// inference state), emit y; with one chunk, write the final state back.
-template <class Rows, int kLanes, int K, int kLoad, class P>
+// Rows of n floats, consecutive in global memory (`rows` of them from src), to and from shared
+// memory rows of `stride` floats, a float a thread in turn: whole lines per warp. A thread that
+// owns a row and loads its n values itself makes each load of a warp 32 lines (decode at batch
+// 64, mamba-1.4b: the scan step's state and A took 65 µs a layer, 515 GB/s, bound by L1
+// wavefronts).
+template <bool kToShared, class G>
+__device__ void copy_rows(float* sh, int stride, G* global, int rows, int n) {
+  int r = threadIdx.x / n, k = threadIdx.x % n;
+  const int dr = kThreads / n, dk = kThreads % n;
+  for (int i = threadIdx.x; i < rows * n; i += kThreads) {
+    if constexpr (kToShared)
+      sh[r * stride + k] = global[i];
+    else
+      global[i] = sh[r * stride + k];
+    r += dr, k += dk;
+    if (k >= n) k -= n, ++r;
+  }
+}
+// Row stride in shared memory for K floats a row: odd, so that the 32 rows a warp reads at once
+// are on 32 banks.
+template <int K>
+constexpr int staged_stride() {
+  return K + 1;
+}
+
+// Pass 3, and the whole scan when there is one chunk (kOne: decode steps, short prompts): from
+// the entering states (or the inference state), emit y; with one chunk, write the final state
+// back. Two instances, so that pass 3 keeps the registers it had without the staging.
+template <class Rows, int kLanes, int K, int kLoad, bool kOne, class P>
 __global__ void __launch_bounds__(kThreads)
     emit_kernel(P p, const float* entering, float* state, int chunks, int chunk_len) {
   wait_for_previous();  // a no-op unless launched chained (decode steps)
@@ -458,17 +486,47 @@ __global__ void __launch_bounds__(kThreads)
   const size_t blocks = Rows::blocks(p), rows = Rows::rows(p);
   const Slot<kLanes> slot(blocks, chunks);
   const Rows r(p, slot.block);
-  Scanner<Rows, kLanes, K> sc(r, slot.sub);
-  const bool single = chunks == 1;
-  if (single)
-    load_rows_state(sc, state);
-  else
-    sc.load_state(entering, slot.chunk, rows);
+  // Mamba-1 blocks whose rows are consecutive channels of one sequence (kTiled) stage A and the
+  // state through the tiles' shared memory, free before and after the scan.
+  constexpr bool kStaged = kOne && kLoad == kTiled;
+  Scanner<Rows, kLanes, K> sc(r, slot.sub, !kStaged);
+  constexpr int S = staged_stride<K>();
+  extern __shared__ __align__(16) float staging[];
+  const size_t row0 = size_t(blockIdx.x) * kThreads;  // with one chunk, the block's first row
+  const int block_rows = int(min(size_t(kThreads), blocks - min(blocks, row0)));
+  if constexpr (kStaged) {
+    static_assert(kLanes == 1 && Rows::R == 1 && kThreads * S <= tiled_floats<K>(), "Mamba-1's");
+    const int N = r.states();
+    // row `threadIdx.x` of the staged rows, k < N (zero past it), times `scale`
+    const auto staged = [&](int k, float scale) {
+      return k < N ? staging[threadIdx.x * S + k] * scale : 0.0f;
+    };
+    copy_rows<true>(staging, S, p.A + size_t(row0 % p.d_inner) * N, block_rows, N);
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < K; ++k) sc.a[0][k] = staged(k, kLog2e);
+    __syncthreads();
+    copy_rows<true>(staging, S, state + row0 * N, block_rows, N);
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < K; ++k) sc.s[0][k] = staged(k, 1.0f);
+    __syncthreads();  // the tiles are filled next
+  } else {
+    if constexpr (kOne)
+      load_rows_state(sc, state);
+    else
+      sc.load_state(entering, slot.chunk, rows);
+  }
   float dsum[Rows::R] = {};
-  const int t0 = single ? 0 : slot.chunk * chunk_len,
-            t1 = single ? r.len() : min(r.len(), t0 + chunk_len);
-  sc.template span<kLoad>(t0, t1, single ? r.len() : chunk_len, true, slot.valid, dsum);
-  if (single && slot.valid) {
+  const int t0 = kOne ? 0 : slot.chunk * chunk_len,
+            t1 = kOne ? r.len() : min(r.len(), t0 + chunk_len);
+  sc.template span<kLoad>(t0, t1, kOne ? r.len() : chunk_len, true, slot.valid, dsum);
+  if constexpr (kStaged) {  // the span ended on a barrier: the tiles are free
+#pragma unroll
+    for (int k = 0; k < K; ++k) staging[threadIdx.x * S + k] = sc.s[0][k];
+    __syncthreads();
+    copy_rows<false>(staging, S, state + row0 * r.states(), block_rows, r.states());
+  } else if (kOne && slot.valid) {
 #pragma unroll
     for (int j = 0; j < Rows::R; ++j)
 #pragma unroll
@@ -544,8 +602,8 @@ void run_scan_as(const P& p, float* state) {
   // (0.97 waves) took 0.27 ms and 17 (1.03 waves) 0.33 ms; more chunks only add state passing.
   static const int resident = [] {
     int n = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, emit_kernel<Rows, kLanes, K, kLoad, P>,
-                                                      kThreads, smem) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+            &n, emit_kernel<Rows, kLanes, K, kLoad, false, P>, kThreads, smem) != cudaSuccess) {
       cudaGetLastError();  // not to be reported later under another kernel's name
       n = 1;
     }
@@ -561,8 +619,8 @@ void run_scan_as(const P& p, float* state) {
     chunks = (len + chunk_len - 1) / chunk_len;
   }
   if (chunks == 1) {
-    launch_chained(emit_kernel<Rows, kLanes, K, kLoad, P>, grid_for(blocks * kLanes), kThreads,
-                   smem, "scan", p, static_cast<const float*>(nullptr), state, 1, len);
+    launch_chained(emit_kernel<Rows, kLanes, K, kLoad, true, P>, grid_for(blocks * kLanes),
+                   kThreads, smem, "scan", p, static_cast<const float*>(nullptr), state, 1, len);
     return;
   }
   const int64_t n_states = int64_t(rows) * chunks * N;
@@ -576,7 +634,7 @@ void run_scan_as(const P& p, float* state) {
   propagate_kernel<Rows, kLanes, K>
       <<<grid_for(rows * N), kThreads>>>(p, state, local.f32(), dsum.f32(), entering.f32(), chunks);
   check_launch("scan: state passing");
-  emit_kernel<Rows, kLanes, K, kLoad>
+  emit_kernel<Rows, kLanes, K, kLoad, false>
       <<<grid, kThreads, smem>>>(p, entering.f32(), nullptr, chunks, chunk_len);
   check_launch("scan: chunk outputs");
 }
