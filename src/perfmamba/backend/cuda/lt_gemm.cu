@@ -182,14 +182,25 @@ void LtGemm::choose(Plan& plan, const Call& call, const Key& key, int alignment_
     PM_CUDA(cudaEventElapsedTime(&ms, events.start, events.stop));
     return ms;
   };
-  const float first = time_ms(found[0].algo);
+  // Two rounds, the second in reverse order, and each candidate's better time: a GPU whose
+  // clock is still rising (the first product of a process) would otherwise favour the later
+  // candidates, and the choice would change from run to run.
+  float times[kCandidates];  // each candidate's better time, or < 0 where it failed
+  bool first_runs = true;
+  for (int i = 0; i < count; ++i) times[i] = -1.0f;
+  for (int round = 0; round < 2 && first_runs; ++round)
+    for (int j = 0; j < count && first_runs; ++j) {
+      const int i = round == 0 ? j : count - 1 - j;
+      if (i > 0 && found[i].state != CUBLAS_STATUS_SUCCESS) continue;
+      const float t = time_ms(found[i].algo);
+      first_runs = i > 0 || t >= 0.0f;  // else keep the heuristic's first, time nothing more
+      if (t >= 0.0f && (times[i] < 0.0f || t < times[i])) times[i] = t;
+    }
+  const float first = first_runs ? times[0] : -1.0f;
   float best = first;
   int chosen = 0;
-  for (int i = 1; i < count && first >= 0.0f; ++i) {
-    if (found[i].state != CUBLAS_STATUS_SUCCESS) continue;
-    const float ms = time_ms(found[i].algo);
-    if (ms >= 0.0f && ms < best) best = ms, chosen = i;
-  }
+  for (int i = 1; i < count && first >= 0.0f; ++i)
+    if (times[i] >= 0.0f && times[i] < best) best = times[i], chosen = i;
   // Another algorithm only if clearly faster than the heuristic's choice: one within timing
   // noise would make the choice (and the summation order) change from run to run.
   if (best > first * (1.0f - kClearlyFaster)) chosen = 0;
