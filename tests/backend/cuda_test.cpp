@@ -490,6 +490,39 @@ TEST(CudaBf16, ConvAndScanRoundedOutputsFeedTheirGemm) {
   }
 }
 
+// A GEMM input held unchanged (hold_gemm_input, for timing the GEMM unit) is rounded once and
+// read by every product; once released, a change to it reaches the next product.
+TEST(CudaBf16, HeldGemmInputIsRoundedOnceUntilReleased) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  auto be = make_cuda_backend(GemmPrecision::BF16);
+  Rng rng(40);
+  const int m = 300, n = 64, k = 96;
+  auto a = rng.normals(size_t(m) * k), w = rng.normals(size_t(n) * k);
+  const auto to_dev = [](const std::vector<float>& v) {
+    Tensor t = Tensor::empty({int64_t(v.size())});
+    std::copy(v.begin(), v.end(), t.f32());
+    return t.to(Device::CUDA);
+  };
+  Tensor da = to_dev(a), dw = to_dev(w),
+         dc = Tensor::empty({int64_t(m) * n}, DType::F32, Device::CUDA);
+  const auto expect_product = [&](const std::vector<float>& a_now, const char* what) {
+    be->gemm({m, n, k, da.f32(), k, dw.f32(), nullptr, dc.f32(), n, false});
+    be->synchronize();
+    std::vector<float> c(size_t(m) * n);
+    cpu::gemm({m, n, k, a_now.data(), k, w.data(), nullptr, c.data(), n, false});
+    Tensor h = dc.to(Device::CPU);
+    EXPECT_LT(testing::rel_error(std::vector<float>(h.f32(), h.f32() + c.size()), c), 1e-2) << what;
+  };
+  be->hold_gemm_input(da.f32(), m, k, k);
+  expect_product(a, "held, first product");
+  expect_product(a, "held, second product");
+  be->hold_gemm_input(nullptr, 0, 0, 0);
+  auto changed = rng.normals(a.size());
+  Tensor dchanged = to_dev(changed);
+  device_memory(Device::CUDA).copy(da.raw(), dchanged.raw(), changed.size() * 4, 2);
+  expect_product(changed, "released, then changed");
+}
+
 // A norm output that only the next GEMM reads is written in bf16 alone: that GEMM gets the right
 // product, the f32 matrix is left as it was, and a GEMM reading it after another op is refused
 // instead of reading stale values. The f32 backend writes it as ever.

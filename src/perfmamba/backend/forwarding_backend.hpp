@@ -17,6 +17,9 @@ class ForwardingBackend : public Backend {
   std::string name() const override { return inner_.name(); }
   void gemm(const GemmParams& p) override { inner_.gemm(p); }
   int gemm_weight_bytes() const override { return inner_.gemm_weight_bytes(); }
+  void hold_gemm_input(const float* a, int rows, int cols, int ld) override {
+    inner_.hold_gemm_input(a, rows, cols, ld);
+  }
   void add_rmsnorm(const AddRmsNormParams& p) override { inner_.add_rmsnorm(p); }
   void gated_rmsnorm(const GatedRmsNormParams& p) override { inner_.gated_rmsnorm(p); }
   void conv1d(const Conv1dParams& p) override { inner_.conv1d(p); }

@@ -1,6 +1,7 @@
 #pragma once
 // The ceilings every profile number is set against, measured by perfmamba on the machine it runs
-// on: device copy bandwidth (bytes read + written per second) and f32 GEMM throughput.
+// on: device copy bandwidth (bytes read + written per second) and GEMM throughput at the
+// backend's precision (f32, or bf16 operands with f32 accumulation).
 #include <string>
 
 #include "perfmamba/backend/backend.hpp"

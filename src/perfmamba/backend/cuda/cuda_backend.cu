@@ -170,6 +170,7 @@ class CudaBackend final : public Backend {
       cache().listen(this, [this](void* p) {
         if (p == rounded_.src) rounded_ = {};  // a new buffer at this address is another matrix
         if (p == unwritten_) unwritten_ = nullptr;
+        if (p == held_.src && held_.copy) cache().free(std::exchange(held_, Held{}).copy);
         for (auto* copies : {&bf16_weights_, &bf16_transposed_}) {
           auto it = copies->find(static_cast<const float*>(p));
           if (it == copies->end()) continue;
@@ -189,6 +190,7 @@ class CudaBackend final : public Backend {
     for (auto& [key, copy] : bf16_weights_) cache().free(copy.data);
     for (auto& [key, copy] : bf16_transposed_) cache().free(copy.data);
     if (bf16_input_) cache().free(bf16_input_);
+    if (held_.copy) cache().free(held_.copy);
     cublasDestroy(blas_);
   }
   // kCount closes the current component's range without opening another.
@@ -223,7 +225,9 @@ class CudaBackend final : public Backend {
     call.accumulate = p.accumulate;
     if (precision_ == GemmPrecision::BF16) {
       call.w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
-      call.a = rounded ? bf16_input_ : bf16_input(p.a, p.m, p.k, p.lda);
+      const bool held = held_.copy && held_.src == p.a && held_.rows == p.m && held_.cols == p.k &&
+                        held_.ld == p.lda;
+      call.a = held ? held_.copy : rounded ? bf16_input_ : bf16_input(p.a, p.m, p.k, p.lda);
       call.lda = p.k, call.bf16 = true;
     } else {
       call.w = p.w, call.a = p.a, call.lda = p.lda;
@@ -231,6 +235,14 @@ class CudaBackend final : public Backend {
     lt_->run(call);
   }
   int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
+  void hold_gemm_input(const float* a, int rows, int cols, int ld) override {
+    if (held_.copy) cache().free(std::exchange(held_.copy, nullptr));
+    held_ = {};
+    if (!a || precision_ != GemmPrecision::BF16 || rows < 1 || cols < 1) return;
+    void* copy = cache().alloc(size_t(rows) * size_t(cols) * 2);
+    cuda::to_bf16(a, copy, rows, cols, ld);
+    held_.src = a, held_.rows = rows, held_.cols = cols, held_.ld = ld, held_.copy = copy;
+  }
   // With a bf16 copy for the next GEMM, an output only that GEMM reads is not written in f32 --
   // unless an earlier such output is still unread: one is tracked (unwritten_) at a time, so
   // the GEMM that reads it can still be checked.
@@ -481,6 +493,11 @@ class CudaBackend final : public Backend {
     int rows = 0, cols = 0, ld = 0;
   };
   Rounded rounded_;
+  // A GEMM input its owner promised not to change (hold_gemm_input), rounded to bf16 once.
+  struct Held : Rounded {
+    void* copy = nullptr;
+  };
+  Held held_;
   const float* unwritten_ = nullptr;  // a producer's output that exists only as that bf16 copy
   std::unordered_map<const float*, Bf16Copy> bf16_transposed_;
   bool capturing_ = false;
