@@ -1,9 +1,11 @@
 #pragma once
 // Scalar math written so that GCC vectorises it inside `omp simd` loops without -ffast-math:
-// glibc's vector exp/log1p are only declared under __FAST_MATH__ (and no branch may remain), and a scalar libm call in
-// the scan's inner loop costs ~20x the arithmetic around it.
+// glibc's vector exp/log1p are only declared under __FAST_MATH__ (and no branch may remain), and a
+// scalar libm call in the scan's inner loop costs ~20x the arithmetic around it.
 #include <bit>
 #include <cstdint>
+
+#include "perfmamba/core/atanh_series.hpp"
 
 namespace perfmamba::cpu {
 
@@ -26,19 +28,9 @@ inline float exp_fast(float x) {
   return p * std::bit_cast<float>(scale);
 }
 
-// ln(1 + w) for w in [0, 1] without forming 1 + w (which would round away a tiny w):
-// ln(1 + w) = 2 atanh(s), s = w / (2 + w) in [0, 1/3]; odd series to s^15 (error < 2e-8).
+// ln(1 + w) for w in [0, 1] (core/atanh_series.hpp).
 inline float log1p_unit(float w) {
-  const float s = w / (2.0f + w), s2 = s * s;
-  float q = 1.0f / 15.0f;
-  q = q * s2 + 1.0f / 13.0f;
-  q = q * s2 + 1.0f / 11.0f;
-  q = q * s2 + 1.0f / 9.0f;
-  q = q * s2 + 1.0f / 7.0f;
-  q = q * s2 + 1.0f / 5.0f;
-  q = q * s2 + 1.0f / 3.0f;
-  q = q * s2 + 1.0f;
-  return 2.0f * s * q;
+  return two_atanh_series(w / (2.0f + w));
 }
 
 // PyTorch's softplus with beta = 1, threshold = 20: linear above the threshold.
@@ -48,6 +40,8 @@ inline float softplus(float v) {
   const float soft = (v > 0.0f ? v : 0.0f) + log1p_unit(exp_fast(-a));
   return v > 20.0f ? v : soft;
 }
-inline float silu(float v) { return v / (1.0f + exp_fast(-v)); }
+inline float silu(float v) {
+  return v / (1.0f + exp_fast(-v));
+}
 
 }  // namespace perfmamba::cpu

@@ -3,6 +3,8 @@
 // PyTorch's threshold 20, SiLU) and warp/block reductions.
 #include <cuda_runtime.h>
 
+#include "perfmamba/core/atanh_series.hpp"
+
 namespace perfmamba::cuda {
 
 __device__ __forceinline__ float softplus(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
@@ -18,21 +20,13 @@ __device__ __forceinline__ float exp2_fast(float v) {
   return r;
 }
 // softplus with PyTorch's threshold 20, without branches: max(v, 0) + log1p(e), e = e^-|v| in
-// (0, 1], and log1p(e) = 2 atanh(u), u = e / (2 + e) <= 1/3, from its odd series to u^13
-// (truncation below 2e-8 relative). Within 1.4e-6 of log1p(exp(v)) in double for v >= -16 (the
-// error of e's exponent). Lanes of a warp whose Δ fall on both sides of a branch would take
-// both: the log1pf branch this replaced cost 30-45 instructions a row and token.
+// (0, 1], log1p from core/atanh_series.hpp. Within 1.4e-6 of log1p(exp(v)) in double for
+// v >= -16 (the error of e's exponent). Lanes of a warp whose Δ fall on both sides of a branch
+// would take both: the log1pf branch this replaced cost 30-45 instructions a row and token.
 __device__ __forceinline__ float softplus_fast(float v) {
   const float e = exp2_fast(-fabsf(v) * kLog2e);
-  const float u = __fdividef(e, 2.0f + e), u2 = u * u;
-  float s = 1.0f / 13.0f;
-  s = s * u2 + 1.0f / 11.0f;
-  s = s * u2 + 1.0f / 9.0f;
-  s = s * u2 + 1.0f / 7.0f;
-  s = s * u2 + 1.0f / 5.0f;
-  s = s * u2 + 1.0f / 3.0f;
-  s = s * u2 + 1.0f;
-  return v > 20.0f ? v : fmaxf(v, 0.0f) + 2.0f * u * s;
+  const float l = two_atanh_series(__fdividef(e, 2.0f + e));
+  return v > 20.0f ? v : fmaxf(v, 0.0f) + l;
 }
 __device__ __forceinline__ float silu_fast(float v) {
   return __fdividef(v, 1.0f + exp2_fast(-v * kLog2e));
