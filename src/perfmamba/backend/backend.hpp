@@ -66,8 +66,9 @@ class Backend {
   // Bytes per GEMM weight element as stored for gemm() (the bf16 CUDA backend keeps 2).
   virtual int gemm_weight_bytes() const { return 4; }
   // Promises that the matrix at `a` (rows x cols, leading dimension ld) stays unchanged until the
-  // next call (a null `a` ends it): a backend that converts GEMM inputs (bf16) may then convert
-  // it once for every gemm() that reads it. For timing the GEMM unit alone (machine peaks).
+  // next call (a null `a` ends it; call it before the matrix is freed): a backend that converts
+  // GEMM inputs (bf16) may then convert it once for every gemm() that reads it. For timing the
+  // GEMM unit alone (machine peaks); ignored while a graph is being recorded.
   virtual void hold_gemm_input(const float* /*a*/, int /*rows*/, int /*cols*/, int /*ld*/) {}
   virtual void add_rmsnorm(const AddRmsNormParams& p) = 0;
   virtual void gated_rmsnorm(const GatedRmsNormParams& p) = 0;

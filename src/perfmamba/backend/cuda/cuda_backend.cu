@@ -225,8 +225,8 @@ class CudaBackend final : public Backend {
     call.accumulate = p.accumulate;
     if (precision_ == GemmPrecision::BF16) {
       call.w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
-      const bool held = held_.copy && held_.src == p.a && held_.rows == p.m && held_.cols == p.k &&
-                        held_.ld == p.lda;
+      const bool held = held_.src && !capturing_ && held_.src == p.a && held_.rows == p.m &&
+                        held_.cols == p.k && held_.ld == p.lda;
       call.a = held ? held_.copy : rounded ? bf16_input_ : bf16_input(p.a, p.m, p.k, p.lda);
       call.lda = p.k, call.bf16 = true;
     } else {
@@ -235,13 +235,17 @@ class CudaBackend final : public Backend {
     lt_->run(call);
   }
   int gemm_weight_bytes() const override { return precision_ == GemmPrecision::BF16 ? 2 : 4; }
+  // Not while a graph is recorded: the copy would be made only when the graph runs, and would
+  // have to live as long as the graph.
   void hold_gemm_input(const float* a, int rows, int cols, int ld) override {
-    if (held_.copy) cache().free(std::exchange(held_.copy, nullptr));
-    held_ = {};
-    if (!a || precision_ != GemmPrecision::BF16 || rows < 1 || cols < 1) return;
-    void* copy = cache().alloc(size_t(rows) * size_t(cols) * 2);
-    cuda::to_bf16(a, copy, rows, cols, ld);
-    held_.src = a, held_.rows = rows, held_.cols = cols, held_.ld = ld, held_.copy = copy;
+    if (held_.copy) cache().free(std::exchange(held_, Held{}).copy);
+    if (!a || precision_ != GemmPrecision::BF16 || capturing_ || rows < 1 || cols < 1) return;
+    if (a == unwritten_)
+      throw Error("cuda", "hold_gemm_input", "the matrix was left unwritten in f32");
+    // kept in held_ before the conversion, so that the next call or the destructor frees it
+    held_.copy = cache().alloc(size_t(rows) * size_t(cols) * 2);
+    cuda::to_bf16(a, held_.copy, rows, cols, ld);
+    held_.src = a, held_.rows = rows, held_.cols = cols, held_.ld = ld;
   }
   // With a bf16 copy for the next GEMM, an output only that GEMM reads is not written in f32 --
   // unless an earlier such output is still unread: one is tracked (unwritten_) at a time, so

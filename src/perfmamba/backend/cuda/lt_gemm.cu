@@ -158,17 +158,20 @@ void LtGemm::choose(Plan& plan, const Call& call, const Key& key, int alignment_
     plan.algo = found[0].algo;
     plan.ready = true;
   }
-  // Timing runs the product again, which only an accumulating call would notice; a graph being
-  // recorded cannot be timed (the plan is tuned at its first call outside one).
-  plan.tuned = count == 1 || call.accumulate || !tuning_on() || call.m < kMinTunedRows ||
-               tuned_shapes_ >= kMaxTunedShapes;
-  if (plan.tuned || capturing()) return;
+  // Timing runs the product again, which only an accumulating call would notice.
+  plan.tuned = count == 1 || call.accumulate || !tuning_on() || call.m < kMinTunedRows;
+  if (plan.tuned) return;
+  // A range already timed gives its choice, in a graph being recorded too (only host calls).
   Key family = key;
   int& rows = std::get<0>(family);
   int range = kMinTunedRows;  // a power of two
   while (range < rows && range <= (1 << 29)) range <<= 1;
   rows = range;
   if (take_family_choice(plan, family, found[0].algo)) return;
+  // Past the cap, the heuristic's first; a graph being recorded cannot be timed (the plan is
+  // tuned at its first call outside one).
+  plan.tuned = tuned_shapes_ >= kMaxTunedShapes;
+  if (plan.tuned || capturing()) return;
   const EventPair events;
   const auto time_ms = [&](const cublasLtMatmulAlgo_t& algo) {
     // a candidate that cannot run is passed over (the heuristic's first already ran as the plan's)

@@ -5,7 +5,9 @@
 // was up to 10 % slower on mamba-1.4b's in_proj; tools/device/gemm_algos.cu) when the product
 // has 256 rows or more. Row counts in the same power-of-two range share the timing: a prompt
 // of a new length takes the choice made for its range (if cuBLASLt accepts it for the shape)
-// instead of timing again. PERFMAMBA_GEMM_TUNE=0 keeps the heuristic's first choice everywhere.
+// instead of timing again, so a length's algorithm (and summation order) can depend on which
+// length of its range came first in the process. PERFMAMBA_GEMM_TUNE=0 keeps the heuristic's
+// first choice everywhere.
 #include <cublasLt.h>
 
 #include <cstdint>
