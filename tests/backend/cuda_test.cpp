@@ -349,6 +349,48 @@ TEST_F(Cuda, SsdMatchesCpuChunkedAndRecurrent) {
   }
 }
 
+// One token a sequence (a decode step at batch > 1): d_state a multiple of 4 up to 256 with
+// 16-byte aligned B, C and state takes ssd_token.cu's kernel (a row's quads over 1-32 lanes, two
+// quads a lane past 128 states), anything else the recurrent scan. Pruned widths (12, 100, 132,
+// 200), odd head dims, groups, a clamped Δ, and rows of B and C that are not 16-byte aligned.
+TEST_F(Cuda, SsdOneTokenEveryStateWidth) {
+  Rng rng(35);
+  struct Case {
+    int H, G, P, N, batch;
+    int pad = 0;  // floats added to the row of x, B, C: misaligns B and C unless a multiple of 4
+    float dt_max = 0.0f;
+  };
+  // the first nine take the new kernel (Q = N / 4 from 1 to 64), the last four the recurrent one
+  const Case cases[] = {{4, 2, 64, 128, 64},        {4, 4, 3, 4, 6},    {4, 2, 13, 12, 3},
+                        {8, 4, 16, 16, 5},          {2, 1, 64, 100, 9}, {4, 1, 33, 132, 2},
+                        {4, 1, 7, 200, 4, 0, 0.5f}, {2, 2, 64, 256, 3}, {4, 2, 1, 64, 11},
+                        {4, 2, 64, 128, 2, 1},      {2, 1, 8, 33, 3},   {3, 3, 9, 7, 2},
+                        {2, 2, 65, 12, 3}};
+  for (const Case& k : cases) {
+    const int E = k.H * k.P, GN = k.G * k.N, ld = E + 2 * GN + k.pad;
+    auto xbc = rng.normals(size_t(k.batch) * ld), dt = rng.uniforms(size_t(k.batch) * k.H, -4, 1),
+         bias = rng.uniforms(k.H, -1, 0.5f);
+    auto A = rng.uniforms(k.H, -8, -0.5f), D = rng.normals(k.H),
+         s = rng.normals(size_t(k.batch) * E * k.N);
+    std::vector<float> y(size_t(k.batch) * E), s_cpu = s;
+    SsdParams p;
+    p.batch = k.batch, p.len = 1, p.n_heads = k.H, p.head_dim = k.P, p.d_state = k.N,
+    p.n_groups = k.G, p.dt_min = k.dt_max > 0 ? 0.01f : 0.0f, p.dt_max = k.dt_max;
+    p.x = xbc.data(), p.ldx = ld, p.B = xbc.data() + E + k.pad, p.C = p.B + GN, p.ldbc = ld;
+    p.dt = dt.data(), p.lddt = k.H, p.dt_bias = bias.data(), p.A = A.data(), p.D = D.data();
+    p.ssm_state = s_cpu.data(), p.y = y.data(), p.ldy = E;
+    cpu::ssd_chunked(p);
+    SsdParams d = p;
+    float* xd = dev(xbc);
+    d.x = xd, d.B = xd + E + k.pad, d.C = d.B + GN, d.dt = dev(dt), d.dt_bias = dev(bias),
+    d.A = dev(A), d.D = dev(D), d.y = dev(y), d.ssm_state = dev(s);
+    be_->ssd_step(d);
+    EXPECT_LT(testing::rel_error(host(d.y, y.size()), y), 2e-5)
+        << "H " << k.H << " P " << k.P << " N " << k.N << " batch " << k.batch;
+    EXPECT_LT(testing::rel_error(host(d.ssm_state, s.size()), s_cpu), 2e-5) << "N " << k.N;
+  }
+}
+
 TEST_F(Cuda, GoldenFixturesPrefillAndDecode) {
   for (const char* name :
        {"m1_basic", "m1_odd", "m1_bf16_sharded", "m2_basic", "m2_groups", "m2_f16_sharded"})

@@ -2,7 +2,8 @@
 # On the GPU machine: one layer's kernels (`perfmamba bench --kernels`) of several builds on the
 # same card, alternated over two rounds: each ab/NAME.xz (earlier or variant builds, xz'd
 # perfmamba binaries) and the packed build. Usage:
-# OPS=scan SEQLEN=512,2048 bash tools/device/ab_kernels.sh PRESETS...   (OPS: a grep pattern)
+# OPS=scan SEQLEN=512,2048 bash tools/device/ab_kernels.sh PRESETS...   (OPS: a grep pattern;
+# BATCH: prefill batches, default 1; SEQLEN=1 times the decode step's kernels)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tools/device/env.sh
@@ -17,7 +18,7 @@ for m in "$@"; do
     for name in $(printf '%s\n' "${!exe[@]}" | sort); do
       echo "== $m $name round $round"
       "${exe[$name]}" bench --kernels -m "$m" --device cuda --precision bf16 \
-        --seqlen ${SEQLEN:-512,2048,8192,16384} --repeats 10 2>&1 | grep -E "${OPS:-scan|ssd}"
+        --seqlen ${SEQLEN:-512,2048,8192,16384} --batch ${BATCH:-1} --repeats 10 2>&1 | grep -E "${OPS:-scan|ssd}"
     done
   done
 done

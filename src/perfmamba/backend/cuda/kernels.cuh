@@ -15,6 +15,9 @@ void gated_rmsnorm(const GatedRmsNormParams& p, void* out_bf16 = nullptr);
 bool conv1d(const Conv1dParams& p, void* out_bf16 = nullptr);
 void selective_scan(const SelectiveScanParams& p, void* y_bf16 = nullptr);
 void ssd_recurrent(const SsdParams& p);
+// One token a sequence (len 1) where d_state is a multiple of 4 up to 256 and B, C and the state
+// are 16-byte aligned; false (nothing launched) otherwise. ssd_recurrent tries it first.
+bool ssd_token_step(const SsdParams& p);
 // Chunked SSD for prefill: products on bf16 tensor cores when bf16, else f32 batched GEMMs on
 // `blas`; one chunk or less runs ssd_recurrent.
 void ssd_chunked(const SsdParams& p, cublasHandle_t blas, bool bf16);

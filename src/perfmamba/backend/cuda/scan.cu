@@ -692,6 +692,7 @@ void selective_scan(const SelectiveScanParams& p, void* y_bf16) {
 }
 
 void ssd_recurrent(const SsdParams& p) {
+  if (p.len == 1 && ssd_token_step(p)) return;
   dispatch<Mamba2<1>, Mamba2<4>>(p, p.ssm_state);
 }
 
