@@ -914,9 +914,11 @@ float round_to_bf16(float f) {  // nearest even, as __float2bfloat16_rn (finite 
   return f;
 }
 
-// The decode-sized GEMMs (one row: the streaming GEMV; more, or k not a multiple of 8: cuBLAS)
-// against a float64 sum of the bf16-rounded operands: only the f32 summation order may differ,
-// 1e-5.
+// The decode-sized GEMMs (one row: the streaming GEMV; 2-8 rows: the tensor-core skinny GEMM,
+// with k split over a block's warps for short, wide matrices; more rows, or k not a multiple of
+// 8: cuBLASLt) against a float64 sum of the bf16-rounded operands: only the f32 summation order
+// may differ, 1e-5. Weight rows past a tile of 8, k past whole chunks of 64, and 9-17 rows
+// (cuBLASLt).
 TEST(CudaBf16, SkinnyGemmEqualsRoundedFloat64) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
   PM_SEED_TRACE();
@@ -936,7 +938,15 @@ TEST(CudaBf16, SkinnyGemmEqualsRoundedFloat64) {
                  {5, 2048, 520, true, true, true},
                  {8, 513, 2560, true, false, false},
                  {8, 31, 24, false, true, false},
-                 {1, 50280, 768, true, false, false}}) {
+                 {1, 50280, 768, true, false, false},
+                 {2, 8512, 2048, true, false, false},
+                 {8, 2048, 4096, true, true, true},
+                 {9, 100, 96, false, true, false},
+                 {16, 4096, 128, true, false, true},
+                 {12, 50, 4104, true, true, false},
+                 {16, 17, 8, false, false, false},
+                 {13, 5000, 520, true, true, true},
+                 {17, 64, 64, true, false, false}}) {
     SCOPED_TRACE(std::to_string(t.m) + "x" + std::to_string(t.n) + "x" + std::to_string(t.k));
     const int lda = t.k + (t.aligned ? 4 : 3), ldc = t.n + 1;
     auto a = rng.normals(size_t(t.m) * lda), w = rng.normals(size_t(t.n) * t.k),

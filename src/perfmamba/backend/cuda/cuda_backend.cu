@@ -224,11 +224,13 @@ class CudaBackend final : public Backend {
     call.m = p.m, call.n = p.n, call.k = p.k, call.bias = p.bias, call.c = p.c, call.ldc = p.ldc,
     call.accumulate = p.accumulate;
     if (precision_ == GemmPrecision::BF16) {
-      call.w = bf16_weight(p.w, size_t(p.n) * size_t(p.k));
+      bool made = false;
+      call.w = bf16_weight(p.w, size_t(p.n) * size_t(p.k), &made);
       const bool held = held_.src && !capturing_ && held_.src == p.a && held_.rows == p.m &&
                         held_.cols == p.k && held_.ld == p.lda;
       call.a = held ? held_.copy : rounded ? bf16_input_ : bf16_input(p.a, p.m, p.k, p.lda);
       call.lda = p.k, call.bf16 = true;
+      if (cuda::skinny_gemm_bf16_fits(p)) return cuda::skinny_gemm_bf16(p, call.a, call.w, made);
     } else {
       call.w = p.w, call.a = p.a, call.lda = p.lda;
     }

@@ -27,6 +27,12 @@ void embedding(const EmbeddingParams& p);
 // order. w_just_made: the copy was made by the kernel just before (read only after waiting on it).
 bool gemv_bf16_fits(const GemmParams& p);
 void gemv_bf16(const GemmParams& p, const void* w_bf16, bool w_just_made);
+// c = a w^T (+ bias, + c when accumulating) for 2 to kSkinnyMaxRows rows of a (decode at small
+// batch) on the tensor cores: a and w in bf16 (a packed [m, k], k a multiple of 8).
+constexpr int kSkinnyMaxRows = 8;
+bool skinny_gemm_bf16_fits(const GemmParams& p);
+void skinny_gemm_bf16(const GemmParams& p, const void* a_bf16, const void* w_bf16,
+                      bool w_just_made);
 // Mamba-1 (Mamba-2) layers' batch-1 decode steps in one kernel (bf16 weights; see
 // mamba1_step.cu, mamba2_step.cu). fits: false where the sizes need more shared memory than a
 // block has or the device cannot hold the whole grid at once; the ops then run one by one.
