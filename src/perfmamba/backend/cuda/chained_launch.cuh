@@ -9,11 +9,10 @@
 // PERFMAMBA_CUDA_CHAIN=0 launches plainly (for comparisons and the profiler's per-op events).
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <utility>
 
 #include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/env_setting.hpp"
 
 namespace perfmamba::cuda {
 
@@ -30,10 +29,7 @@ __device__ __forceinline__ void let_next_start() {
 }
 
 inline bool chaining_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PERFMAMBA_CUDA_CHAIN");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
+  static const bool on = env_on("PERFMAMBA_CUDA_CHAIN");
   return on;
 }
 

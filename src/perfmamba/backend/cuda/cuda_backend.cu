@@ -13,6 +13,7 @@
 
 #include "perfmamba/backend/backend.hpp"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/env_setting.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/lt_gemm.hpp"
 
@@ -442,10 +443,7 @@ class CudaBackend final : public Backend {
   }
 
   bool fused_steps_on() const {
-    static const bool on = [] {
-      const char* v = std::getenv("PERFMAMBA_CUDA_FUSED");
-      return !(v && std::string(v) == "0");
-    }();
+    static const bool on = cuda::env_on("PERFMAMBA_CUDA_FUSED");
     return on && precision_ == GemmPrecision::BF16;
   }
 

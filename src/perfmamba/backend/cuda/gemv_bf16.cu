@@ -5,12 +5,12 @@
 // are read once, 16 bytes a lane, with the next loads in flight while a piece is summed.
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 
 #include "perfmamba/backend/cuda/bf16.cuh"
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/device_info.hpp"
+#include "perfmamba/backend/cuda/env_setting.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 
 namespace perfmamba::cuda {
@@ -127,11 +127,6 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs p) {
   }
 }
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoi(v) : fallback;
-}
-
 template <int M, int L, int U = 4>  // 8 loads a lane measured no faster
 void launch(const GemvArgs& p) {
   static const int blocks_per_sm = [] {
@@ -160,7 +155,7 @@ void launch_m(const GemvArgs& p, int lanes) {
 // 28.3 us at 2 rows, 41.7 at 4, cuBLAS about 26), and was dropped.
 // PERFMAMBA_CUDA_GEMV=0 leaves every GEMM to cuBLAS, for comparisons.
 bool gemv_bf16_fits(const GemmParams& p) {
-  static const bool on = env_int("PERFMAMBA_CUDA_GEMV", 1) != 0;
+  static const bool on = env_on("PERFMAMBA_CUDA_GEMV");
   return on && p.m == 1 && p.k % 8 == 0 && p.k > 0;
 }
 

@@ -43,23 +43,34 @@ __host__ __device__ __forceinline__ int share(int total, int part, int parts) {
   return int(int64_t(total) * part / parts);
 }
 
-// Reads n floats (and adds n more from `add` where given) a thread at a time with all of a
-// batch's loads in flight (a plain loop issues one load, waits, then the next), handing each
-// value to f(i, v). The norm reads the residual and the last layer's output in one round trip.
+// Copies of a sum the grid adds into at most (blocks spread over them: fewer atomics meet at
+// one address); its reader adds them up.
+constexpr int kMaxOutCopies = 4;
+
+// Reads n floats (and adds n more from `add` where given, `copies` of them copy_stride apart) a
+// thread at a time with all of a batch's loads in flight (a plain loop issues one load, waits,
+// then the next), handing each value to f(i, v). The norm reads the residual and the last
+// layer's output in one round trip.
 template <int kBatch = 8, class F>
-__device__ __forceinline__ void batched_sum(const float* src, const float* add, int n, F f) {
+__device__ __forceinline__ void batched_sum(const float* src, const float* add, int n, F f,
+                                            int copies = 1, size_t copy_stride = 0) {
   for (int base = 0; base < n; base += kBatch * kThreads) {
-    float v[kBatch], w[kBatch];
+    float v[kBatch], w[kBatch][kMaxOutCopies];
 #pragma unroll
     for (int k = 0; k < kBatch; ++k) {
       const int i = base + threadIdx.x + k * kThreads;
       v[k] = i < n ? __ldcg(src + i) : 0.0f;  // may be another SM's write in this kernel: not L1
-      w[k] = i < n && add ? __ldcg(add + i) : 0.0f;
+#pragma unroll
+      for (int c = 0; c < kMaxOutCopies; ++c)
+        w[k][c] = i < n && add && c < copies ? __ldcg(add + c * copy_stride + i) : 0.0f;
     }
 #pragma unroll
     for (int k = 0; k < kBatch; ++k) {
       const int i = base + threadIdx.x + k * kThreads;
-      if (i < n) f(i, v[k] + w[k]);
+      float sum = w[k][0];
+#pragma unroll
+      for (int c = 1; c < kMaxOutCopies; ++c) sum += w[k][c];  // copies in a fixed order
+      if (i < n) f(i, v[k] + sum);
     }
   }
 }
@@ -81,11 +92,12 @@ __device__ __forceinline__ void rms_scale(int D, float eps, float* u, const floa
   __syncthreads();
 }
 // Residual add and RMSNorm of the layer's input, which every block needs whole: hn = residual
-// (+ delta), then rms_scale.
+// (+ delta, summed over its `copies`, D apart), then rms_scale.
 template <int kPending>
 __device__ __forceinline__ void residual_norm(const float* residual, const float* delta, int D,
-                                              float eps, float* u, float* hn) {
-  batched_sum(residual, delta, D, [&](int i, float v) { hn[i] = v; });
+                                              float eps, float* u, float* hn, int copies = 1) {
+  batched_sum(
+      residual, delta, D, [&](int i, float v) { hn[i] = v; }, copies, size_t(D));
   rms_scale<kPending>(D, eps, u, hn);
 }
 

@@ -1,8 +1,7 @@
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "perfmamba/backend/cuda/cuda_check.hpp"
+#include "perfmamba/backend/cuda/env_setting.hpp"
 #include "perfmamba/backend/cuda/lt_gemm.hpp"
 
 namespace perfmamba::cuda {
@@ -44,10 +43,7 @@ int alignment(const void* p, size_t ld_bytes) {
 }
 
 bool tuning_on() {
-  static const bool on = [] {
-    const char* v = std::getenv("PERFMAMBA_GEMM_TUNE");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
+  static const bool on = env_on("PERFMAMBA_GEMM_TUNE");
   return on;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "perfmamba/backend/cuda/env_setting.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/layer_step.cuh"
 
@@ -36,9 +37,11 @@ struct LayerArgs {
 };
 
 struct StepArgs : LaunchArgs<LayerArgs, Layout> {
-  // Two [d_model] sums of out_proj's partial products, layer l adding into outs + (l & 1) *
-  // d_model; zero before a layer adds into it (and when the launch ends).
+  // Two sets of out_copies [d_model] sums of out_proj's partial products, layer l adding into
+  // set l & 1 (kMaxOutCopies * d_model floats a set), block b into its copy b % out_copies;
+  // zero before a layer adds into them (and when the launch ends).
   float* outs;
+  int out_copies;
   // Two kSumCopies x [dt_rank + 2 d_state] sums of x_proj's partial products (dbc_stride
   // apart), used the same way.
   float* dbc;
@@ -106,12 +109,16 @@ struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
     copies_group();
   }
 
+  // Layer l's copies of out.
+  __device__ __forceinline__ float* out_set(int l) const {
+    return a.outs + (l & 1) * size_t(kMaxOutCopies) * a.layer[l].p.d_model;
+  }
   // Zeroes the sums layer l added into, once every block has read them (block 0 only).
   __device__ __forceinline__ void zero_sums(int l) const {
     const Mamba1StepParams& p = a.layer[l].p;
-    float* out = a.outs + (l & 1) * p.d_model;
+    float* out = out_set(l);
+    for (int i = t; i < a.out_copies * p.d_model; i += kThreads) out[i] = 0.0f;
     float* sums = a.dbc + (l & 1) * a.dbc_stride;
-    for (int i = t; i < p.d_model; i += kThreads) out[i] = 0.0f;
     for (int i = t; i < a.dbc_stride; i += kThreads) sums[i] = 0.0f;
   }
   // After the last layer: its out into p.out (the model's buffer), and the sums left zero.
@@ -120,7 +127,10 @@ struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
     bar.wait();
     if (b != 0) return;
     const Mamba1StepParams& p = a.layer[last].p;
-    batched_read(a.outs + (last & 1) * p.d_model, p.d_model, [&](int i, float v) { p.out[i] = v; });
+    const float* out = out_set(last);
+    batched_sum(
+        out, out + p.d_model, p.d_model, [&](int i, float v) { p.out[i] = v; }, a.out_copies - 1,
+        size_t(p.d_model));
     __syncthreads();
     zero_sums(last);  // the layer before's were zeroed during this one
   }
@@ -149,8 +159,8 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
 
   // Residual add and norm: each block needs all of u, so each computes it.
   stamp(a.trace, l, 0);
-  const float* delta_in = l == 0 ? p.delta : a.outs + ((l - 1) & 1) * D;
-  residual_norm<2>(p.residual, delta_in, D, p.eps, u, hn);
+  const float* delta_in = l == 0 ? p.delta : out_set(l - 1);
+  residual_norm<2>(p.residual, delta_in, D, p.eps, u, hn, l == 0 ? 1 : a.out_copies);
   stamp(a.trace, l, 1);
 
   // in_proj: this block's x and z rows.
@@ -236,7 +246,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   outp.run(y, cpart, cur);
   __syncthreads();
   stamp(a.trace, l, 6);
-  float* out = a.outs + (l & 1) * D;
+  float* out = out_set(l) + (b % a.out_copies) * D;
   const int groups = outp.groups();
   const auto column_sum = [&](int r) {
     float v = b == 0 && p.out_proj_bias ? p.out_proj_bias[r] : 0.0f;
@@ -320,7 +330,7 @@ size_t step_sums_floats(const Mamba1StepParams& p) {
   return 2 * kSumCopies * (size_t(p.dt_rank) + 2 * size_t(p.d_state));
 }
 size_t step_y_floats(const Mamba1StepParams& p) {
-  return 2 * size_t(p.d_model);
+  return 2 * size_t(kMaxOutCopies) * size_t(p.d_model);
 }
 
 bool mamba1_steps_fit(const Mamba1StepParams* p, int n) {
@@ -351,6 +361,12 @@ void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
         }
         a.barrier = scratch.barrier;
         a.outs = scratch.y;
+        // Two copies: 132 blocks adding into one [d_model] vector meet at its addresses. H100,
+        // batch-1 decode, copies 1 / 2 / 4: mamba-1.4b 676 / 689 / 695 tokens/s, mamba-2.8b 367 /
+        // 368 / 364 (benchmarks.md, session 11). PERFMAMBA_STEP_OUT_COPIES=1..4 sets it.
+        static const int copies =
+            std::clamp(env_int("PERFMAMBA_STEP_OUT_COPIES", 2), 1, kMaxOutCopies);
+        a.out_copies = copies;
         a.dbc = scratch.sums;
         a.dbc_stride = int(step_sums_floats(big) / 2);
         a.s = layout(big, vec, blocks);

@@ -8,11 +8,11 @@
 // permuted the same way for both operands, which leaves every dot product unchanged.
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/device_info.hpp"
+#include "perfmamba/backend/cuda/env_setting.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 
 namespace perfmamba::cuda {
@@ -44,7 +44,7 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], uint32_t a0, uint32_t a2
       : "r"(a0), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
 #else
   (void)d, (void)a0, (void)a2, (void)b0, (void)b1;
-  __trap();  // the host takes this path only on sm_80 and later
+  __trap();  // the host takes this path only where the kernel was built for sm_80 or later
 #endif
 }
 
@@ -166,21 +166,22 @@ void launch(SkinnyArgs& p, int tiles, int chunks) {
   p.ksplit = 1;
   while (p.ksplit < kWarps && blocks(2 * p.ksplit) <= resident && chunks / (2 * p.ksplit) >= 2 * kU)
     p.ksplit *= 2;
-  p.chunks_per_part = (chunks + p.ksplit - 1) / p.ksplit;
-  p.chunks_per_part = (p.chunks_per_part + kU - 1) / kU * kU;
+  p.chunks_per_part = (chunks + p.ksplit - 1) / p.ksplit;  // a stage past a part's end loads zeros
   launch_chained(skinny_kernel<kU>, std::min(blocks(p.ksplit), resident), kThreads, 0,
                  "skinny gemm bf16", p);
 }
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoi(v) : fallback;
-}
 }  // namespace
 
 // PERFMAMBA_CUDA_SKINNY=0 leaves these GEMMs to cuBLASLt, for comparisons.
 bool skinny_gemm_bf16_fits(const GemmParams& p) {
-  static const bool on = env_int("PERFMAMBA_CUDA_SKINNY", 1) != 0;
+  // mma.sync on bf16 needs sm_80: a build for an older architecture runs cuBLASLt instead
+  static const bool on = env_on("PERFMAMBA_CUDA_SKINNY") && [] {
+    cudaFuncAttributes a{};
+    const bool ok = cudaFuncGetAttributes(&a, skinny_kernel<1>) == cudaSuccess;
+    if (!ok) cudaGetLastError();  // not to be reported later under another kernel's name
+    return ok && a.binaryVersion >= 80;
+  }();
   return on && p.m >= 2 && p.m <= kSkinnyMaxRows && p.k % 8 == 0 && p.k > 0 && p.n > 0;
 }
 
