@@ -15,6 +15,7 @@
 #include "perfmamba/backend/cuda/chained_launch.cuh"
 #include "perfmamba/backend/cuda/cuda_check.hpp"
 #include "perfmamba/backend/cuda/device_info.hpp"
+#include "perfmamba/backend/cuda/env_setting.hpp"
 #include "perfmamba/backend/cuda/grid_barrier.cuh"
 #include "perfmamba/backend/cuda/math.cuh"
 #include "perfmamba/backend/cuda/step_trace.cuh"
@@ -45,7 +46,15 @@ __host__ __device__ __forceinline__ int share(int total, int part, int parts) {
 
 // Copies of a sum the grid adds into at most (blocks spread over them: fewer atomics meet at
 // one address); its reader adds them up.
-constexpr int kMaxOutCopies = 4;
+constexpr int kMaxOutCopies = 2;
+// Copies of out_proj's sums the Mamba-1 step uses: two. 132 blocks adding into one [d_model]
+// vector meet at its addresses (the Mamba-2 step keeps one: a second spilled registers there).
+// H100, Mamba-1 batch-1 decode, copies 1 / 2 / 4: mamba-1.4b 676 / 689 / 695 tokens/s, mamba-2.8b
+// 367 / 368 / 364 (benchmarks.md, session 11). PERFMAMBA_STEP_OUT_COPIES=1 takes one.
+inline int step_out_copies() {
+  static const int copies = std::clamp(env_int("PERFMAMBA_STEP_OUT_COPIES", 2), 1, kMaxOutCopies);
+  return copies;
+}
 
 // Reads n floats (and adds n more from `add` where given, `copies` of them copy_stride apart) a
 // thread at a time with all of a batch's loads in flight (a plain loop issues one load, waits,

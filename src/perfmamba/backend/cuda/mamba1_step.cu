@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <memory>
 
-#include "perfmamba/backend/cuda/env_setting.hpp"
 #include "perfmamba/backend/cuda/kernels.cuh"
 #include "perfmamba/backend/cuda/layer_step.cuh"
 
@@ -361,12 +360,7 @@ void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
         }
         a.barrier = scratch.barrier;
         a.outs = scratch.y;
-        // Two copies: 132 blocks adding into one [d_model] vector meet at its addresses. H100,
-        // batch-1 decode, copies 1 / 2 / 4: mamba-1.4b 676 / 689 / 695 tokens/s, mamba-2.8b 367 /
-        // 368 / 364 (benchmarks.md, session 11). PERFMAMBA_STEP_OUT_COPIES=1..4 sets it.
-        static const int copies =
-            std::clamp(env_int("PERFMAMBA_STEP_OUT_COPIES", 2), 1, kMaxOutCopies);
-        a.out_copies = copies;
+        a.out_copies = step_out_copies();
         a.dbc = scratch.sums;
         a.dbc_stride = int(step_sums_floats(big) / 2);
         a.s = layout(big, vec, blocks);
