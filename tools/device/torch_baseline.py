@@ -19,11 +19,19 @@ d, n = SHAPES[preset]
 if preset.startswith("mamba2"):
     cfg = Mamba2Config(hidden_size=d, num_hidden_layers=n, vocab_size=50288, state_size=128, head_dim=64,
                        num_heads=2 * d // 64, n_groups=1, chunk_size=256, expand=2)
-    model = Mamba2ForCausalLM(cfg)
+    make = Mamba2ForCausalLM
 else:
     cfg = MambaConfig(hidden_size=d, num_hidden_layers=n, vocab_size=50280, state_size=16, expand=2)
-    model = MambaForCausalLM(cfg)
+    make = MambaForCausalLM
 device = os.environ.get("TORCH_DEVICE", "cuda")  # cpu only to try the script where there is no GPU
+# The random weights made on the device: made on the host, the 1.4b and 2.8b models took over 40 s
+# before the first point (session 11), and a run's time limit counts that too.
+try:
+    with torch.device(device):
+        model = make(cfg)
+except Exception as e:  # an older torch without device contexts: made on the host
+    print(f"weights made on the host ({e})", file=sys.stderr)
+    model = make(cfg)
 model = model.to(device, torch.bfloat16).eval()
 
 
