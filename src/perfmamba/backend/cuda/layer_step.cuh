@@ -23,12 +23,13 @@
 namespace perfmamba::cuda::layer_step {
 
 constexpr int kThreads = 512, kWarps = kThreads / 32;
-constexpr int kUnroll = 8;  // weight loads a lane issues per step (two steps in flight)
-template <bool kVec>
+// The GEMVs of a kernel: kUnroll weight loads a lane issues per step of a row GEMV (two steps in
+// flight), and as many columns in a column GEMV's item (its loads go in the same registers). Each
+// kernel sets its own kUnroll (StepArgs::kUnroll).
+template <bool kVec, int kUnroll>
 using Gemv = BlockGemv<kVec, kUnroll, kWarps>;
-constexpr int kColumnGroup = kUnroll;  // a column GEMV's item: loads in the same registers
-template <bool kVec>
-using Columns = ColumnGemv<kVec, kColumnGroup, kThreads>;
+template <bool kVec, int kUnroll>
+using Columns = ColumnGemv<kVec, kUnroll, kThreads>;
 
 // out[0..3] += v with one vector reduction where the device has it (sm_90), else four.
 __device__ __forceinline__ void add4(float* out, float4 v) {
@@ -173,7 +174,9 @@ struct LaunchArgs {
 template <bool kVec, class Args, class Layout>
 struct BlockStep {
   using T = typename Pieces<kVec>::T;
-  static constexpr int kElems = Pieces<kVec>::kElems;
+  static constexpr int kElems = Pieces<kVec>::kElems, kUnroll = Args::kUnroll;
+  using RowGemv = Gemv<kVec, kUnroll>;
+  using ColGemv = Columns<kVec, kUnroll>;
   const Args& a;
   const Layout& L;
   float* smem;
@@ -193,7 +196,7 @@ struct BlockStep {
 template <class Step, class Args>
 __global__ void __launch_bounds__(kThreads, 1) layer_steps_kernel(const __grid_constant__ Args a) {
   extern __shared__ float4 smem4[];
-  typename Step::T cur[kUnroll];
+  typename Step::T cur[Args::kUnroll];
   GridBarrier bar{a.barrier};
   const Step step{{a, a.s, reinterpret_cast<float*>(smem4), cur, bar}};
   run_layers(step, a.layers, a.early, bar);

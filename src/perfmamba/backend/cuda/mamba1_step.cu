@@ -36,6 +36,10 @@ struct LayerArgs {
 };
 
 struct StepArgs : LaunchArgs<LayerArgs, Layout> {
+  // Weight loads a lane issues per GEMV step. Against 8 on an H100 (batch-1 decode, A/Bs of
+  // session 12 in benchmarks.md): 4 and 6 lost 4-6 % on mamba-1.4b; 5 lost 4 % there and gained
+  // 2 % on mamba-2.8b.
+  static constexpr int kUnroll = 8;
   // Two sets of out_copies [d_model] sums of out_proj's partial products, layer l adding into
   // set l & 1 (kMaxOutCopies * d_model floats a set), block b into its copy b % out_copies;
   // zero before a layer adds into them (and when the launch ends).
@@ -55,9 +59,9 @@ struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
   using Base = BlockStep<kVec, StepArgs, Layout>;
   using Base::kElems, Base::a, Base::L, Base::smem, Base::cur, Base::bar, Base::t, Base::warp,
       Base::lane, Base::grid, Base::b, Base::c0, Base::nc;
-  using typename Base::T;
+  using typename Base::T, typename Base::RowGemv, typename Base::ColGemv;
 
-  __device__ __forceinline__ Gemv<kVec> in_proj(int l) const {
+  __device__ __forceinline__ RowGemv in_proj(int l) const {
     const Mamba1StepParams& p = a.layer[l].p;
     return {static_cast<const T*>(a.layer[l].in_proj),
             p.d_model / kElems,
@@ -152,9 +156,9 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
         *skip = smem + L.skip;
   const uint32_t* xw = reinterpret_cast<const uint32_t*>(smem + L.xw);
   const uint32_t* dtw = reinterpret_cast<const uint32_t*>(smem + L.dtw);
-  const Gemv<kVec> in = in_proj(l);
-  const Columns<kVec> outp{static_cast<const T*>(a.layer[l].out_proj_t) + size_t(c0) * (D / kElems),
-                           D / kElems, nc};
+  const RowGemv in = in_proj(l);
+  const ColGemv outp{static_cast<const T*>(a.layer[l].out_proj_t) + size_t(c0) * (D / kElems),
+                     D / kElems, nc};
 
   // Residual add and norm: each block needs all of u, so each computes it.
   stamp(a.trace, l, 0);
@@ -257,7 +261,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
       const float* bias = b == 0 ? p.out_proj_bias : nullptr;
       const float4 init = bias ? make_float4(bias[r], bias[r + 1], bias[r + 2], bias[r + 3])
                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      add4(out + r, Columns<kVec>::sum4(cpart, groups, D, r, init));
+      add4(out + r, ColGemv::sum4(cpart, groups, D, r, init));
     }
   } else {
     for (int r = t; r < D && nc > 0; r += kThreads) atomicAdd(out + r, column_sum(r));
@@ -275,7 +279,7 @@ bool vec_rows(const Mamba1StepParams& p) {
 // The shared memory of a launch, sized for its largest layer (d_inner and d_state the largest of
 // its layers; the other sizes are the same in every layer).
 Layout layout(const Mamba1StepParams& p, bool vec, int blocks) {
-  const int kElems = vec ? 8 : 1, per_chunk = 32 * kUnroll * kElems;
+  const int kElems = vec ? 8 : 1, per_chunk = 32 * StepArgs::kUnroll * kElems;
   const auto chunks = [&](int k) { return (k + per_chunk - 1) / per_chunk; };
   const int nc = (p.d_inner + blocks - 1) / blocks;
   const int J = p.dt_rank + 2 * p.d_state;
@@ -290,7 +294,7 @@ Layout layout(const Mamba1StepParams& p, bool vec, int blocks) {
   s.delta = take(nc);
   s.part = take(2 * nc * chunks(p.d_model));
   s.prod = take(nc * p.d_state);
-  s.cpart = take((nc + kColumnGroup - 1) / kColumnGroup * p.d_model);
+  s.cpart = take((nc + StepArgs::kUnroll - 1) / StepArgs::kUnroll * p.d_model);
   s.conv_w = take(nc * p.d_conv);
   s.conv_b = take(nc);
   s.conv_s = take(nc * (p.d_conv - 1));

@@ -38,6 +38,10 @@ struct LayerArgs {
 };
 
 struct StepArgs : LaunchArgs<LayerArgs, Layout> {
+  // Weight loads a lane issues per GEMV step: fewer than Mamba-1's 8. Against 8 on an H100
+  // (batch-1 decode, A/Bs of session 12 in benchmarks.md): 5 gained 3 % on mamba2-1.3b, 5 % on
+  // mamba2-2.7b and 5-8 % on mamba2-130m/370m; 6 and 7 lost on mamba2-1.3b.
+  static constexpr int kUnroll = 5;
   // Two sets (alternating by layer) of n_groups [d_model] sums of out_proj's partial products,
   // one per norm group, before the gated norm's scale (out_stride floats a set).
   float* outs;
@@ -61,7 +65,7 @@ struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
   using Base = BlockStep<kVec, StepArgs, Layout>;
   using Base::kElems, Base::a, Base::L, Base::smem, Base::cur, Base::bar, Base::t, Base::warp,
       Base::lane, Base::grid, Base::b, Base::c0, Base::nc;
-  using typename Base::T;
+  using typename Base::T, typename Base::RowGemv, typename Base::ColGemv;
 
   // This block's channels [c0, c0 + nc) and shared rows [s0, s0 + ns) (of which the first nbc
   // are B or C rows, convolved like x) of layer l.
@@ -76,7 +80,7 @@ struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
     return max(0, min(ns(l), 2 * p.n_groups * p.d_state - s0(l)));
   }
   // The block's rows of in_proj: its shared rows, then its x rows, then its z rows.
-  __device__ __forceinline__ Gemv<kVec> in_proj(int l) const {
+  __device__ __forceinline__ RowGemv in_proj(int l) const {
     const Mamba2StepParams& p = a.layer[l].p;
     const int E = p.d_inner, ns = this->ns(l), nc = this->nc(l), c0 = this->c0(l);
     return {static_cast<const T*>(a.layer[l].in_proj),
@@ -88,7 +92,7 @@ struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
             ns + nc,
             c0};
   }
-  __device__ __forceinline__ int split(const Gemv<kVec>& in, int l) const {
+  __device__ __forceinline__ int split(const RowGemv& in, int l) const {
     return ns(l) * in.chunks();
   }
 
@@ -96,7 +100,7 @@ struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
     const Mamba2StepParams& p = a.layer[l].p;
     const int E = p.d_inner, H = p.n_heads, K = p.d_conv, c0 = this->c0(l), nc = this->nc(l),
               s0 = this->s0(l), nbc = this->nbc(l);
-    const Gemv<kVec> in = in_proj(l);
+    const RowGemv in = in_proj(l);
     in.prefetch(cur, split(in, l));
     copy_async<kThreads>(smem + L.vec, p.norm, p.d_model);  // u: scaled in place by the norm
     copies_group();                                         // the norm waits for this group only
@@ -205,7 +209,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   const float *A = smem + L.heads, *skip = A + H, *dt_bias = A + 2 * H, *gnorm = smem + L.gnorm,
               *state = smem + L.state;
   const float* bias = p.in_proj_bias;
-  const Gemv<kVec> in = in_proj(l);
+  const RowGemv in = in_proj(l);
   const int split = this->split(in, l);
 
   stamp(a.trace, l, 0);
@@ -249,8 +253,8 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
             last_group = nc > 0 ? (c0 + nc - 1) / group_size : -1;
   const auto columns = [&](int g) {
     const int lo = max(c0, g * group_size), hi = min(c0 + nc, (g + 1) * group_size);
-    return Columns<kVec>{static_cast<const T*>(a.layer[l].out_proj_t) + size_t(lo) * (D / kElems),
-                         D / kElems, hi - lo};
+    return ColGemv{static_cast<const T*>(a.layer[l].out_proj_t) + size_t(lo) * (D / kElems),
+                   D / kElems, hi - lo};
   };
   columns(first_group).prefetch(cur);
   stamp(a.trace, l, 3);
@@ -299,7 +303,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   // no barrier waits for every channel's y. The additions' order varies from run to run, so the
   // step may differ in the last bits (PERFMAMBA_CUDA_FUSED=0 is reproducible).
   for (int g = first_group; g <= last_group; ++g) {
-    const Columns<kVec> cols = columns(g);
+    const ColGemv cols = columns(g);
     if (g > first_group) cols.prefetch(cur);
     cols.run(v + (max(c0, g * group_size) - c0), cpart, cur);
     __syncthreads();
@@ -313,8 +317,7 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     };
     if (D % 4 == 0) {
       for (int r = 4 * t; r < D; r += 4 * kThreads)
-        add4(out + r,
-             Columns<kVec>::sum4(cpart, groups, D, r, make_float4(0.0f, 0.0f, 0.0f, 0.0f)));
+        add4(out + r, ColGemv::sum4(cpart, groups, D, r, make_float4(0.0f, 0.0f, 0.0f, 0.0f)));
     } else {
       for (int r = t; r < D; r += kThreads) atomicAdd(out + r, column_sum(r));
     }
@@ -348,7 +351,7 @@ bool largest(const Mamba2StepParams* p, int n, Mamba2StepParams& out, bool& vec)
 
 // The shared memory of a launch, sized for its largest layer.
 Layout layout(const Mamba2StepParams& p, bool vec, int blocks) {
-  const int per_chunk = 32 * kUnroll * (vec ? 8 : 1);
+  const int per_chunk = 32 * StepArgs::kUnroll * (vec ? 8 : 1);
   const auto chunks = [&](int k) { return (k + per_chunk - 1) / per_chunk; };
   const auto per_block = [&](int total) { return (total + blocks - 1) / blocks; };
   const int nc = per_block(p.d_inner), ns = per_block(2 * p.n_groups * p.d_state + p.n_heads),
@@ -360,7 +363,7 @@ Layout layout(const Mamba2StepParams& p, bool vec, int blocks) {
   s.xc = r.take(nc);
   s.bcd = r.take(2 * p.n_groups * p.d_state + p.n_heads);
   s.part = r.take((ns + 2 * nc) * chunks(p.d_model));
-  s.cpart = r.take((nc + kColumnGroup - 1) / kColumnGroup * p.d_model);
+  s.cpart = r.take((nc + StepArgs::kUnroll - 1) / StepArgs::kUnroll * p.d_model);
   s.rstd = r.take(kMaxGroups);
   s.conv_wx = r.take(nc * K);
   s.conv_bx = r.take(nc);
