@@ -39,8 +39,10 @@ namespace perfmamba::cuda {
 namespace {
 constexpr int kThreads = 128;  // per block
 // Tokens per chunk at least aimed at (the last chunk may be shorter): shorter chunks cost more in
-// state passing than they gain.
-constexpr int kMinChunk = 32;
+// state passing than they gain. H100, one layer's scan at the 130m shape, L = 512: 32 chunks of
+// 16 tokens took 0.031 ms, 16 of 32 0.036 ms; the 2.8b shape and longer sequences are unchanged
+// (benchmarks.md, session 12).
+constexpr int kMinChunk = 16;
 // Asks L1 for the line holding q; the scan issues it kAhead tokens before the load, so that
 // streams read once (x, Δ, z) arrive from DRAM while earlier tokens are computed.
 __device__ __forceinline__ void prefetch_l1(const float* q) {
@@ -539,6 +541,8 @@ __global__ void __launch_bounds__(kThreads)
 template <class Rows, int kLanes, int K, int kLoad, class P>
 __global__ void __launch_bounds__(kThreads)
     local_kernel(P p, float* local, float* dsum, int chunks, int chunk_len) {
+  wait_for_previous();  // the three passes are chained: each launches while the one before ends
+  let_next_start();
   const size_t blocks = Rows::blocks(p), rows = Rows::rows(p);
   const Slot<kLanes> slot(blocks, chunks);
   const Rows r(p, slot.block);
@@ -566,6 +570,8 @@ template <class Rows, int kLanes, int K, class P>
 __global__ void propagate_kernel(P p, float* __restrict__ state, const float* __restrict__ local,
                                  const float* __restrict__ dsum, float* __restrict__ entering,
                                  int chunks) {
+  wait_for_previous();
+  let_next_start();
   const size_t rows = Rows::rows(p);
   const int N = p.d_state;
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -628,15 +634,14 @@ void run_scan_as(const P& p, float* state) {
   Tensor entering = Tensor::empty({n_states}, DType::F32, Device::CUDA);
   Tensor dsum = Tensor::empty({int64_t(rows) * chunks}, DType::F32, Device::CUDA);
   const unsigned grid = grid_for(blocks * chunks * kLanes);
-  local_kernel<Rows, kLanes, K, kLoad>
-      <<<grid, kThreads, smem>>>(p, local.f32(), dsum.f32(), chunks, chunk_len);
-  check_launch("scan: chunk states");
-  propagate_kernel<Rows, kLanes, K>
-      <<<grid_for(rows * N), kThreads>>>(p, state, local.f32(), dsum.f32(), entering.f32(), chunks);
-  check_launch("scan: state passing");
-  emit_kernel<Rows, kLanes, K, kLoad, false>
-      <<<grid, kThreads, smem>>>(p, entering.f32(), nullptr, chunks, chunk_len);
-  check_launch("scan: chunk outputs");
+  launch_chained(local_kernel<Rows, kLanes, K, kLoad, P>, grid, kThreads, smem,
+                 "scan: chunk states", p, local.f32(), dsum.f32(), chunks, chunk_len);
+  launch_chained(propagate_kernel<Rows, kLanes, K, P>, grid_for(rows * N), kThreads, 0,
+                 "scan: state passing", p, state, static_cast<const float*>(local.f32()),
+                 static_cast<const float*>(dsum.f32()), entering.f32(), chunks);
+  launch_chained(emit_kernel<Rows, kLanes, K, kLoad, false, P>, grid, kThreads, smem,
+                 "scan: chunk outputs", p, static_cast<const float*>(entering.f32()),
+                 static_cast<float*>(nullptr), chunks, chunk_len);
 }
 
 template <class Rows, int kLanes, int K, class P>
