@@ -5,9 +5,12 @@
 // 2.78, and the small ops cost 4-9 us each in fixed latency. Here one block per SM owns a slice
 // of the channels from in_proj to out_proj (a channel's x and z rows, conv, Δ, states, gate and
 // out_proj column are all its own), so the grid meets only twice a layer: after x_proj (its
-// output sums every channel) and between layers. x_proj's and out_proj's partial products are
-// added into the grid's sums (two of each, alternating by layer, so that one can be zeroed while
-// the other fills). A block requests the weights it needs next before it waits at a barrier.
+// output sums every channel) and between layers. A block arrives at the first meeting once its x
+// rows, conv and x_proj are done, and computes its z rows (which only the gate needs) before it
+// waits there: the memory keeps streaming while the grid gathers. x_proj's and out_proj's partial
+// products are added into the grid's sums (two of each, alternating by layer, so that one can be
+// zeroed while the other fills). A block requests the weights it needs next before it waits at a
+// barrier.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -36,10 +39,10 @@ struct LayerArgs {
 };
 
 struct StepArgs : LaunchArgs<LayerArgs, Layout> {
-  // Weight loads a lane issues per GEMV step. Against 8 on an H100 (batch-1 decode, A/Bs of
-  // session 12 in benchmarks.md): 4 and 6 lost 4-6 % on mamba-1.4b; 5 lost 4 % there and gained
-  // 2 % on mamba-2.8b.
-  static constexpr int kUnroll = 8;
+  // Weight loads a lane issues per GEMV step. H100, batch-1 decode with the z rows after barrier
+  // 1's arrival, against 8 loads and z before it (A/Bs of session 12 in benchmarks.md): 5 gained
+  // 0-1 % on mamba-1.4b, 4.5 % on mamba-2.8b, 4 % on mamba-370m; 4 and 6 lost to 5.
+  static constexpr int kUnroll = 5;
   // Two sets of out_copies [d_model] sums of out_proj's partial products, layer l adding into
   // set l & 1 (kMaxOutCopies * d_model floats a set), block b into its copy b % out_copies;
   // zero before a layer adds into them (and when the launch ends).
@@ -71,12 +74,18 @@ struct LayerStep : BlockStep<kVec, StepArgs, Layout> {
             p.d_inner + c0(l)};
   }
 
+  // in_proj's steps over this block's x rows (its first nc rows); its z rows come after them.
+  __device__ __forceinline__ int x_steps(const RowGemv& in, int l) const {
+    return nc(l) * in.chunks();
+  }
+
   // Weights depend on nothing before them: they may load while the previous kernel finishes.
   __device__ __forceinline__ void stage_weights(int l) const {
     const Mamba1StepParams& p = a.layer[l].p;
     const int E = p.d_inner, N = p.d_state, R = p.dt_rank, J = R + 2 * N, c0 = this->c0(l),
               nc = this->nc(l);
-    in_proj(l).prefetch(cur);
+    const RowGemv in = in_proj(l);
+    in.prefetch(cur, x_steps(in, l));
     copy_async<kThreads>(smem + L.vec, p.norm, p.d_model);  // u: scaled in place by the norm
     copies_group();                                         // the norm waits for this group only
     copy_async<kThreads>(smem + L.conv_w, p.conv_weight + size_t(c0) * p.d_conv, nc * p.d_conv);
@@ -166,13 +175,14 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
   residual_norm<2>(p.residual, delta_in, D, p.eps, u, hn, l == 0 ? 1 : a.out_copies);
   stamp(a.trace, l, 1);
 
-  // in_proj: this block's x and z rows.
-  in.run(u, part, cur);
+  // in_proj's x rows of this block: x_proj needs them, and through it every block. The z rows
+  // are needed only by the gate, so they stream while the grid gathers x_proj's sums (the first
+  // z loads are in flight through the conv and x_proj).
+  const int split = x_steps(in, l);
+  in.run(u, part, cur, split, 0, split);
   __syncthreads();
-  for (int i = t; i < 2 * nc; i += kThreads) {
-    const int row = i < nc ? c0 + i : E + c0 + i - nc;
-    xz[i] = in.total(part, i) + (p.in_proj_bias ? p.in_proj_bias[row] : 0.0f);
-  }
+  for (int i = t; i < nc; i += kThreads)
+    xz[i] = in.total(part, i) + (p.in_proj_bias ? p.in_proj_bias[c0 + i] : 0.0f);
   __syncthreads();
 
   stamp(a.trace, l, 2);
@@ -195,8 +205,12 @@ __device__ __forceinline__ void LayerStep<kVec>::run(int l) const {
     for (int i = 0; i < nc; ++i) acc = fmaf(bf16_lo(row[i]), xcr[i], acc);
     atomicAdd(sums + (b % kSumCopies) * J + j, acc);
   }
-  stamp(a.trace, l, 3);
   bar.arrive();
+  stamp(a.trace, l, 3);
+  in.run(u, part, cur, split, split);  // the z rows
+  __syncthreads();
+  for (int i = t; i < nc; i += kThreads)
+    xz[nc + i] = in.total(part, nc + i) + (p.in_proj_bias ? p.in_proj_bias[E + c0 + i] : 0.0f);
   outp.prefetch(cur);  // out_proj's first columns load while the grid gathers
   bar.wait();
   stamp(a.trace, l, 4);
@@ -348,10 +362,15 @@ bool mamba1_steps_fit(const Mamba1StepParams* p, int n) {
 
 void mamba1_steps(const Mamba1StepParams* p, const Mamba1StepWeights* w, int n,
                   const StepScratch& scratch) {
-  static const char* const phases[kTracePhases] = {
-      "start",     "norm",          "in_proj",          "conv, x_proj; arrive 1",
-      "barrier 1", "dt_proj, scan", "out_proj columns", "out_proj sums added",
-      "end"};
+  static const char* const phases[kTracePhases] = {"start",
+                                                   "norm",
+                                                   "in_proj x rows",
+                                                   "conv, x_proj; arrive 1",
+                                                   "z rows; barrier 1",
+                                                   "dt_proj, scan",
+                                                   "out_proj columns",
+                                                   "out_proj sums added",
+                                                   "end"};
   launch_layer_steps<LayerStep, StepArgs>(
       n, kMaxLayers, "mamba1 layer steps", phases, w,
       [&](StepArgs& a, int first, int count, int blocks) {

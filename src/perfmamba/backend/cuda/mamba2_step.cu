@@ -38,7 +38,7 @@ struct LayerArgs {
 };
 
 struct StepArgs : LaunchArgs<LayerArgs, Layout> {
-  // Weight loads a lane issues per GEMV step: fewer than Mamba-1's 8. Against 8 on an H100
+  // Weight loads a lane issues per GEMV step. Against 8 on an H100
   // (batch-1 decode, A/Bs of session 12 in benchmarks.md): 5 gained 3 % on mamba2-1.3b, 5 % on
   // mamba2-2.7b and 5-8 % on mamba2-130m/370m; 6 and 7 lost on mamba2-1.3b.
   static constexpr int kUnroll = 5;
