@@ -75,7 +75,10 @@ struct BlockGemv {
   __device__ __forceinline__ int row(int r) const {
     return r < seg1 ? base0 + r : r < seg2 ? base1 + r - seg1 : base2 + r - seg2;
   }
-  __device__ __forceinline__ void fetch(int q, T (&v)[kUnroll]) const {
+  // v: registers for the loads, at least kUnroll (a kernel's GEMVs may share a larger array).
+  template <int kN>
+  __device__ __forceinline__ void fetch(int q, T (&v)[kN]) const {
+    static_assert(kN >= kUnroll);
     const int first = (q % chunks()) * 32 * kUnroll + (threadIdx.x & 31);
     const T* src = w + size_t(row(q / chunks())) * pieces;
 #pragma unroll
@@ -88,13 +91,15 @@ struct BlockGemv {
     return q < split && q + kWarps >= split ? split + int(threadIdx.x >> 5) : q + kWarps;
   }
   // The warp's first step, issued early (before a wait or barrier): run() starts from it.
-  __device__ __forceinline__ void prefetch(T (&v)[kUnroll], int split = 0) const {
+  template <int kN>
+  __device__ __forceinline__ void prefetch(T (&v)[kN], int split = 0) const {
     const int w = threadIdx.x >> 5, q = w < split ? w : split + w;
     if (q < steps()) fetch(q, v);
   }
   // The warp's steps in [from, to), from being 0 or split; cur holds the first one's loads
   // (from prefetch() or the run before) and is left holding the next one's.
-  __device__ __forceinline__ void run(const float* x, float* part, T (&cur)[kUnroll], int split = 0,
+  template <int kN>
+  __device__ __forceinline__ void run(const float* x, float* part, T (&cur)[kN], int split = 0,
                                       int from = 0, int to = -1) const {
     const int lane = threadIdx.x & 31, n = steps(), nch = chunks(), end = to < 0 ? n : to;
     for (int q = from + int(threadIdx.x >> 5); q < end;) {
@@ -137,17 +142,21 @@ struct ColumnGemv {
   int cols;     // this block's columns
   __device__ __forceinline__ int groups() const { return (cols + kGroup - 1) / kGroup; }
   __device__ __forceinline__ int items() const { return pieces * groups(); }
-  __device__ __forceinline__ void fetch(int k, T (&v)[kGroup]) const {
+  template <int kN>
+  __device__ __forceinline__ void fetch(int k, T (&v)[kN]) const {
+    static_assert(kN >= kGroup);
     const int piece = k % pieces, g0 = (k / pieces) * kGroup;
 #pragma unroll
     for (int u = 0; u < kGroup; ++u)
       v[u] = g0 + u < cols ? __ldcs(wt + size_t(g0 + u) * pieces + piece) : P::zero();
   }
-  __device__ __forceinline__ void prefetch(T (&v)[kGroup]) const {
+  template <int kN>
+  __device__ __forceinline__ void prefetch(T (&v)[kN]) const {
     if (int(threadIdx.x) < items()) fetch(threadIdx.x, v);
   }
   // y: this block's inputs (shared memory, rounded to bf16); part: groups() x (pieces * kElems).
-  __device__ __forceinline__ void run(const float* y, float* part, T (&cur)[kGroup]) const {
+  template <int kN>
+  __device__ __forceinline__ void run(const float* y, float* part, T (&cur)[kN]) const {
     const int n = items();
     for (int k = threadIdx.x; k < n; k += kThreads) {
       T next[kGroup];

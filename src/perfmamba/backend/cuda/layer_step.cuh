@@ -24,12 +24,12 @@ namespace perfmamba::cuda::layer_step {
 
 constexpr int kThreads = 512, kWarps = kThreads / 32;
 // The GEMVs of a kernel: kUnroll weight loads a lane issues per step of a row GEMV (two steps in
-// flight), and as many columns in a column GEMV's item (its loads go in the same registers). Each
-// kernel sets its own kUnroll (StepArgs::kUnroll).
+// flight), and kGroup columns in a column GEMV's item (a thread's loads). Each kernel sets its own
+// (StepArgs::kUnroll, StepArgs::kColumnGroup); both load into one array of registers.
 template <bool kVec, int kUnroll>
 using Gemv = BlockGemv<kVec, kUnroll, kWarps>;
-template <bool kVec, int kUnroll>
-using Columns = ColumnGemv<kVec, kUnroll, kThreads>;
+template <bool kVec, int kGroup>
+using Columns = ColumnGemv<kVec, kGroup, kThreads>;
 
 // out[0..3] += v with one vector reduction where the device has it (sm_90), else four.
 __device__ __forceinline__ void add4(float* out, float4 v) {
@@ -174,13 +174,14 @@ struct LaunchArgs {
 template <bool kVec, class Args, class Layout>
 struct BlockStep {
   using T = typename Pieces<kVec>::T;
-  static constexpr int kElems = Pieces<kVec>::kElems, kUnroll = Args::kUnroll;
+  static constexpr int kElems = Pieces<kVec>::kElems, kUnroll = Args::kUnroll,
+                       kGroup = Args::kColumnGroup, kCur = kUnroll > kGroup ? kUnroll : kGroup;
   using RowGemv = Gemv<kVec, kUnroll>;
-  using ColGemv = Columns<kVec, kUnroll>;
+  using ColGemv = Columns<kVec, kGroup>;
   const Args& a;
   const Layout& L;
   float* smem;
-  T (&cur)[kUnroll];
+  T (&cur)[kCur];
   GridBarrier& bar;
   const int t = threadIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, grid = gridDim.x,
             b = blockIdx.x;
@@ -196,7 +197,7 @@ struct BlockStep {
 template <class Step, class Args>
 __global__ void __launch_bounds__(kThreads, 1) layer_steps_kernel(const __grid_constant__ Args a) {
   extern __shared__ float4 smem4[];
-  typename Step::T cur[Args::kUnroll];
+  typename Step::T cur[Step::kCur];
   GridBarrier bar{a.barrier};
   const Step step{{a, a.s, reinterpret_cast<float*>(smem4), cur, bar}};
   run_layers(step, a.layers, a.early, bar);

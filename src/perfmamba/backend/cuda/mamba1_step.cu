@@ -39,10 +39,13 @@ struct LayerArgs {
 };
 
 struct StepArgs : LaunchArgs<LayerArgs, Layout> {
-  // Weight loads a lane issues per GEMV step. H100, batch-1 decode with the z rows after barrier
-  // 1's arrival, against 8 loads and z before it (A/Bs of session 12 in benchmarks.md): 5 gained
-  // 0-1 % on mamba-1.4b, 4.5 % on mamba-2.8b, 4 % on mamba-370m; 4 and 6 lost to 5.
+  // Weight loads a lane issues per step of in_proj's GEMV, and columns per item of out_proj's
+  // (its loads a thread). H100, batch-1 decode (A/Bs of session 12 in benchmarks.md): 5 and 8
+  // against 5 and 5: mamba-1.4b +5.5 %, mamba-2.8b +3.3 %; 4 or 6 loads with 8 columns, or 4
+  // columns, were slower; 10 or 12 columns spill registers. The z rows after barrier 1's arrival
+  // with 5 and 5 had gained 4.5 % on mamba-2.8b over 8 and 8.
   static constexpr int kUnroll = 5;
+  static constexpr int kColumnGroup = 8;
   // Two sets of out_copies [d_model] sums of out_proj's partial products, layer l adding into
   // set l & 1 (kMaxOutCopies * d_model floats a set), block b into its copy b % out_copies;
   // zero before a layer adds into them (and when the launch ends).
@@ -308,7 +311,7 @@ Layout layout(const Mamba1StepParams& p, bool vec, int blocks) {
   s.delta = take(nc);
   s.part = take(2 * nc * chunks(p.d_model));
   s.prod = take(nc * p.d_state);
-  s.cpart = take((nc + StepArgs::kUnroll - 1) / StepArgs::kUnroll * p.d_model);
+  s.cpart = take((nc + StepArgs::kColumnGroup - 1) / StepArgs::kColumnGroup * p.d_model);
   s.conv_w = take(nc * p.d_conv);
   s.conv_b = take(nc);
   s.conv_s = take(nc * (p.d_conv - 1));

@@ -42,6 +42,7 @@ struct StepArgs : LaunchArgs<LayerArgs, Layout> {
   // (batch-1 decode, A/Bs of session 12 in benchmarks.md): 5 gained 3 % on mamba2-1.3b, 5 % on
   // mamba2-2.7b and 5-8 % on mamba2-130m/370m; 6 and 7 lost on mamba2-1.3b.
   static constexpr int kUnroll = 5;
+  static constexpr int kColumnGroup = kUnroll;  // 8 lost 6 % on mamba2-1.3b
   // Two sets (alternating by layer) of n_groups [d_model] sums of out_proj's partial products,
   // one per norm group, before the gated norm's scale (out_stride floats a set).
   float* outs;
@@ -363,7 +364,7 @@ Layout layout(const Mamba2StepParams& p, bool vec, int blocks) {
   s.xc = r.take(nc);
   s.bcd = r.take(2 * p.n_groups * p.d_state + p.n_heads);
   s.part = r.take((ns + 2 * nc) * chunks(p.d_model));
-  s.cpart = r.take((nc + StepArgs::kUnroll - 1) / StepArgs::kUnroll * p.d_model);
+  s.cpart = r.take((nc + StepArgs::kColumnGroup - 1) / StepArgs::kColumnGroup * p.d_model);
   s.rstd = r.take(kMaxGroups);
   s.conv_wx = r.take(nc * K);
   s.conv_bx = r.take(nc);
