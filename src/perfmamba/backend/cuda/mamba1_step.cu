@@ -41,8 +41,8 @@ struct LayerArgs {
 struct StepArgs : LaunchArgs<LayerArgs, Layout> {
   // Weight loads a lane issues per step of in_proj's GEMV, and columns per item of out_proj's
   // (its loads a thread). H100, batch-1 decode (A/Bs of session 12 in benchmarks.md): 5 and 8
-  // against 5 and 5: mamba-1.4b +5.5 %, mamba-2.8b +3.3 %; 4 or 6 loads with 8 columns, or 4
-  // columns, were slower; 10 or 12 columns spill registers. The z rows after barrier 1's arrival
+  // against 5 and 5: mamba-1.4b +5.5-6.2 %, mamba-2.8b +3.4-4.1 %; 4 or 6 loads with 8 columns, or
+  // 4 columns, were slower; 10 or 12 columns spill registers. The z rows after barrier 1's arrival
   // with 5 and 5 had gained 4.5 % on mamba-2.8b over 8 and 8.
   static constexpr int kUnroll = 5;
   static constexpr int kColumnGroup = 8;
