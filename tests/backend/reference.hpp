@@ -17,7 +17,7 @@ inline std::vector<double> gemm(const GemmParams& p) {
   for (int i = 0; i < p.m; ++i)
     for (int j = 0; j < p.n; ++j) {
       double acc = p.bias ? p.bias[j] : 0.0;
-      for (int k = 0; k < p.k; ++k) acc += double(p.a[size_t(i) * p.lda + k]) * p.w[size_t(j) * p.k + k];
+      for (int k = 0; k < p.k; ++k) acc += double(p.a.f32()[size_t(i) * p.lda + k]) * p.w[size_t(j) * p.k + k];
       c[size_t(i) * p.n + j] = acc;
     }
   return c;

@@ -23,11 +23,12 @@ TEST(OpCost, HandCounts) {
   EXPECT_EQ(c.cost().flops, 15 * 13);
   EXPECT_EQ(c.cost().bytes, 4 * (30 + 15));
   // selective scan, 2 tokens, 3 channels, 2 states: 7 flops per (t, e, n), 12 per (t, e);
-  // x, dt, z, y per (t, e); B and C per (t, n); A; the state read and written; dt_bias and D
+  // x, dt, y per (t, e) (and z where gated: not here); B and C per (t, n); A; the state read and
+  // written; dt_bias and D
   SelectiveScanParams s;
   s.batch = 1, s.len = 2, s.d_inner = 3, s.d_state = 2;
   EXPECT_EQ(s.cost().flops, 12 * 7 + 6 * 12);
-  EXPECT_EQ(s.cost().bytes, 4 * (24 + 8 + 6 + 12 + 6));
+  EXPECT_EQ(s.cost().bytes, 4 * (18 + 8 + 6 + 12 + 6));
   // rmsnorm with residual add, 2 x 5: 5 flops per element; h and delta read, h and out written, weight
   AddRmsNormParams n;
   n.rows = 2, n.cols = 5, n.delta = reinterpret_cast<const float*>(16);

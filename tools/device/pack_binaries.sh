@@ -11,7 +11,6 @@ cmake --build build/device --target perfmamba_cli backend_tests
 rm -rf .device-bin && mkdir -p .device-bin/lib .device-bin/libstdcxx
 cp build/device/bin/perfmamba build/device/tests/backend_tests .device-bin/
 strip .device-bin/perfmamba .device-bin/backend_tests  # host symbols: 1-2 MB less to carry
-nvcc -O3 -arch=sm_90 -o .device-bin/poll_latency tools/device/poll_latency.cu  # shortfall_evidence.sh
 for lib in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libgomp.so.1 libpcre2-8.so.0 libutf8proc.so.2; do
   cp -L "$(ldd build/device/bin/perfmamba build/device/tests/backend_tests /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0 \
     | awk -v l="$lib" '$1 == l {print $3; exit}')" .device-bin/lib/

@@ -2,8 +2,10 @@
 // The boundary between the model (what to compute) and a device (how). Model code calls only
 // these ops; the CPU and CUDA backends implement them. Each op's parameters and analytic cost
 // are in ops.hpp.
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "perfmamba/backend/ops.hpp"
 #include "perfmamba/core/memory.hpp"
@@ -39,22 +41,30 @@ class DeviceMarker {
   virtual double seconds_since(DeviceMarker& earlier) = 0;
 };
 
-// A recorded sequence of ops that replays as one launch (a CUDA graph). Buffers allocated while
-// it was recorded stay reserved for it until it is destroyed.
-class DeviceGraph {
- public:
-  virtual ~DeviceGraph() = default;
-  virtual void launch() = 0;
+// What a decode step reads and writes across calls: the buffers of its inference state, input
+// ids and outputs, which stay at the same addresses from step to step, and the object that owns
+// the weights it reads (Backend::run_step).
+struct StepKey {
+  const void* owner = nullptr;
+  int batch = 0;
+  int kind = 0;  // the owner's kinds of step over the same buffers (logits out, greedy ids out)
+  std::vector<const void*> buffers;
+  bool operator==(const StepKey& o) const {  // (the .cu files are C++17: no defaulted ==)
+    return owner == o.owner && batch == o.batch && kind == o.kind && buffers == o.buffers;
+  }
 };
 
 class Backend {
  public:
   virtual ~Backend() = default;
-  // Ops issued between begin_capture() and end_capture() are recorded, not run. False / null
-  // where the backend cannot (the CPU, and wrappers that watch each op); end_capture() is null
-  // too when recording failed, and nothing is left half-captured.
-  virtual bool begin_capture() { return false; }
-  virtual std::unique_ptr<DeviceGraph> end_capture() { return nullptr; }
+  // Runs `ops`, a decode step: the same ops over the buffers of `key` each time. A backend that
+  // records graphs (CUDA) runs them plainly the first time a key comes (which also settles its
+  // per-shape choices), records them the second time and from then on replays the recording as
+  // one launch. Temporary buffers the ops allocate are kept for the recording. Wrappers that
+  // watch each op (profiler, calibration) keep this default: plain ops every time.
+  virtual void run_step(const StepKey& /*key*/, const std::function<void()>& ops) { ops(); }
+  // Drops the recordings made for `owner` (its weights are about to change or go).
+  virtual void forget_steps(const void* /*owner*/) {}
   // Null where ops run synchronously (the CPU): time them with a host clock.
   virtual std::unique_ptr<DeviceMarker> make_marker() { return nullptr; }
   // Which component (and layer; -1 outside the layers) the next ops belong to. Free for the
@@ -65,11 +75,10 @@ class Backend {
   virtual void gemm(const GemmParams& p) = 0;
   // Bytes per GEMM weight element as stored for gemm() (the bf16 CUDA backend keeps 2).
   virtual int gemm_weight_bytes() const { return 4; }
-  // Promises that the matrix at `a` (rows x cols, leading dimension ld) stays unchanged until the
-  // next call (a null `a` ends it; call it before the matrix is freed): a backend that converts
-  // GEMM inputs (bf16) may then convert it once for every gemm() that reads it. For timing the
-  // GEMM unit alone (machine peaks); ignored while a graph is being recorded.
-  virtual void hold_gemm_input(const float* /*a*/, int /*rows*/, int /*cols*/, int /*ld*/) {}
+  // The type in which an op hands a GEMM its input (ActOut of norms, Mamba-1's scan, ...): bf16
+  // where the GEMMs take bf16 operands. Model code allocates those activations in it; a GEMM also
+  // accepts f32 input and rounds it itself.
+  virtual DType gemm_input_dtype() const { return DType::F32; }
   virtual void add_rmsnorm(const AddRmsNormParams& p) = 0;
   virtual void gated_rmsnorm(const GatedRmsNormParams& p) = 0;
   virtual void conv1d(const Conv1dParams& p) = 0;
@@ -77,6 +86,7 @@ class Backend {
   virtual void ssd_chunked(const SsdParams& p) = 0;
   virtual void ssd_step(const SsdParams& p) = 0;  // recurrent form; used for decode (len 1)
   virtual void embedding(const EmbeddingParams& p) = 0;
+  virtual void argmax_rows(const ArgmaxParams& p) = 0;
   // Whole Mamba-1 (Mamba-2) layers, one after the other, for a batch-1 decode step as one op. False
   // where the backend has no fused version for these sizes and did nothing: the model then runs the
   // ops one by one. Wrappers that watch single ops (ForwardingBackend and its kind) keep this.
@@ -87,11 +97,22 @@ class Backend {
 
 std::unique_ptr<Backend> make_cpu_backend();
 // GEMM precision of the CUDA backend: F32 (full f32, no TF32) or BF16 (weights kept as bf16
-// copies, activations rounded to bf16 at each GEMM's input, f32 accumulation and output; the
-// chunked SSD's products also take bf16 operands; every other op stays f32).
+// copies, GEMM inputs in bf16, f32 accumulation and output; the chunked SSD's products also take
+// bf16 operands; every other op stays f32).
 enum class GemmPrecision { F32, BF16 };
+// The CUDA backend's switches, each on by default: the fast paths. Off, they fall back to the
+// plainer path, for comparisons and tests. from_environment() reads PERFMAMBA_CUDA_GRAPHS=0,
+// PERFMAMBA_CUDA_FUSED=0, PERFMAMBA_CUDA_GEMV=0, PERFMAMBA_CUDA_SKINNY=0 (docs/decisions.md).
+struct CudaOptions {
+  bool graphs = true;       // decode steps recorded and replayed as CUDA graphs
+  bool fused_steps = true;  // batch-1 bf16 decode: all layers in one kernel
+  bool gemv = true;         // one-row bf16 GEMMs: the weight-streaming GEMV
+  bool skinny = true;       // 2-8-row bf16 GEMMs: the tensor-core skinny GEMM
+  static CudaOptions from_environment();
+};
 // Throws a perfmamba::Error when the build has no CUDA backend or no device is visible.
-std::unique_ptr<Backend> make_cuda_backend(GemmPrecision precision = GemmPrecision::F32);
+std::unique_ptr<Backend> make_cuda_backend(GemmPrecision precision = GemmPrecision::F32,
+                                           const CudaOptions& options = CudaOptions::from_environment());
 int cuda_device_count();  // 0 without a driver, a device or a CUDA build
 // Named ranges on the CPU thread for GPU profilers (NVTX); no-ops without CUDA. The CUDA backend
 // opens one per component as "pm:<component>" so Nsight Compute can attribute each kernel.

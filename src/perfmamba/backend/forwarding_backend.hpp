@@ -17,9 +17,9 @@ class ForwardingBackend : public Backend {
   std::string name() const override { return inner_.name(); }
   void gemm(const GemmParams& p) override { inner_.gemm(p); }
   int gemm_weight_bytes() const override { return inner_.gemm_weight_bytes(); }
-  void hold_gemm_input(const float* a, int rows, int cols, int ld) override {
-    inner_.hold_gemm_input(a, rows, cols, ld);
-  }
+  DType gemm_input_dtype() const override { return inner_.gemm_input_dtype(); }
+  // run_step keeps the default (plain ops every time): a wrapper watches each op of each step.
+  void forget_steps(const void* owner) override { inner_.forget_steps(owner); }
   void add_rmsnorm(const AddRmsNormParams& p) override { inner_.add_rmsnorm(p); }
   void gated_rmsnorm(const GatedRmsNormParams& p) override { inner_.gated_rmsnorm(p); }
   void conv1d(const Conv1dParams& p) override { inner_.conv1d(p); }
@@ -27,6 +27,7 @@ class ForwardingBackend : public Backend {
   void ssd_chunked(const SsdParams& p) override { inner_.ssd_chunked(p); }
   void ssd_step(const SsdParams& p) override { inner_.ssd_step(p); }
   void embedding(const EmbeddingParams& p) override { inner_.embedding(p); }
+  void argmax_rows(const ArgmaxParams& p) override { inner_.argmax_rows(p); }
   void synchronize() override { inner_.synchronize(); }
 
  protected:

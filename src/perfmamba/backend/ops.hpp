@@ -4,9 +4,47 @@
 // fused projection output (x and z halves of in_proj, B and C inside x_proj) need no copy.
 // flops()/bytes() give the analytic cost of each op: the one source used by kernels' tests,
 // benchmarks and the profiler.
+#include <cstddef>
 #include <cstdint>
 
+#include "perfmamba/core/dtype.hpp"
+
 namespace perfmamba {
+
+class Tensor;
+
+// An activation matrix an op reads: f32, or bf16 where the backend takes its GEMM inputs in bf16
+// (Backend::gemm_input_dtype()). The producer writes it in that type, so no op between two GEMMs
+// has to guess what the next one wants. Made implicitly from a float pointer.
+struct ActIn {
+  const void* data = nullptr;
+  DType dtype = DType::F32;
+  ActIn() = default;
+  ActIn(std::nullptr_t) {}                     // NOLINT(google-explicit-constructor)
+  ActIn(const float* p) : data(p) {}           // NOLINT(google-explicit-constructor)
+  ActIn(const void* p, DType t) : data(p), dtype(t) {}
+  explicit operator bool() const { return data != nullptr; }
+  bool is_bf16() const { return dtype == DType::BF16; }
+  const float* f32() const;          // the f32 data; throws for another type
+  ActIn at(size_t elements) const;  // the same matrix, `elements` further on
+};
+// An activation matrix an op writes (see ActIn).
+struct ActOut {
+  void* data = nullptr;
+  DType dtype = DType::F32;
+  ActOut() = default;
+  ActOut(std::nullptr_t) {}             // NOLINT(google-explicit-constructor)
+  ActOut(float* p) : data(p) {}         // NOLINT(google-explicit-constructor)
+  ActOut(void* p, DType t) : data(p), dtype(t) {}
+  explicit operator bool() const { return data != nullptr; }
+  bool is_bf16() const { return dtype == DType::BF16; }
+  float* f32() const;
+  ActOut at(size_t elements) const;
+  operator ActIn() const { return {data, dtype}; }  // NOLINT(google-explicit-constructor)
+};
+// A tensor of f32 or bf16 as an op's output (or input), `offset` elements in.
+ActOut act(Tensor& t, size_t offset = 0);
+ActIn act(const Tensor& t, size_t offset = 0);
 
 struct OpCost {
   double flops = 0;  // floating-point operations (FMA = 2)
@@ -16,7 +54,7 @@ struct OpCost {
 // c[m, n] = a[m, k] @ w[n, k]^T (+ bias[n]) (+ c if accumulate)
 struct GemmParams {
   int m = 0, n = 0, k = 0;
-  const float* a = nullptr;
+  ActIn a;  // bf16 only where the backend's gemm_input_dtype() is bf16
   int lda = 0;
   const float* w = nullptr;  // row-major [n, k]: a PyTorch Linear weight
   const float* bias = nullptr;
@@ -34,10 +72,7 @@ struct AddRmsNormParams {
   const float* delta = nullptr;
   const float* weight = nullptr;
   float eps = 1e-5f;
-  float* out = nullptr;
-  // Only the next op, a GEMM reading all of out, reads it: a backend that hands that GEMM its
-  // own copy (bf16) may leave out unwritten.
-  bool only_gemm_reads_out = false;
+  ActOut out;  // [rows, cols]
   OpCost cost() const;
 };
 
@@ -50,9 +85,8 @@ struct GatedRmsNormParams {
   int ldz = 0;
   const float* weight = nullptr;
   float eps = 1e-5f;
-  float* out = nullptr;
-  int ldo = 0;
-  bool only_gemm_reads_out = false;  // as in AddRmsNormParams
+  ActOut out;
+  int ldo = 0;  // equal to cols where out is bf16
   OpCost cost() const;
 };
 
@@ -70,7 +104,9 @@ struct Conv1dParams {
   bool silu = true;
   float* out = nullptr;
   int ldo = 0;
-  bool out_feeds_gemm = false;  // a GEMM reads out next (a backend may prepare that GEMM's input)
+  // Optional: the output again in bf16, packed [batch * len, channels], for a bf16 GEMM that reads
+  // it (Mamba-1's x_proj, while the scan reads the f32 out).
+  void* out_bf16 = nullptr;
   OpCost cost() const;
 };
 
@@ -93,9 +129,8 @@ struct SelectiveScanParams {
   const float* z = nullptr;  // gate, or null for none
   int ldz = 0;
   float* ssm_state = nullptr;
-  float* y = nullptr;
-  int ldy = 0;
-  bool only_gemm_reads_y = false;  // as in AddRmsNormParams
+  ActOut y;
+  int ldy = 0;  // equal to d_inner where y is bf16
   OpCost cost() const;
 };
 
@@ -187,6 +222,16 @@ struct EmbeddingParams {
   const int32_t* ids = nullptr;
   const float* table = nullptr;
   float* out = nullptr;
+  OpCost cost() const;
+};
+
+// out[r] = the column of the largest x[r, :] (the first of equals; NaN never wins): greedy
+// decoding's choice, made where the logits are.
+struct ArgmaxParams {
+  int rows = 0, cols = 0;
+  const float* x = nullptr;
+  int ldx = 0;
+  int32_t* out = nullptr;
   OpCost cost() const;
 };
 

@@ -60,7 +60,7 @@ int read_dt_rank(const JsonFields& f, int d_model) {
   return int(f.integer("time_step_rank", 1, kMaxDModel));
 }
 
-// Optional per-layer sizes written by `perfmamba prune` (see docs/architecture.md).
+// Optional per-layer sizes written by `perfmamba prune` (see docs/decisions.md).
 void read_layer_overrides(const JsonFields& f, MambaConfig& c) {
   if (!f.has("perfmamba_layers")) return;
   const auto& arr = f.at("perfmamba_layers");

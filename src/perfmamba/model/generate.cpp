@@ -47,15 +47,21 @@ GenerationStats generate(MambaLM& model, const std::vector<int32_t>& prompt, int
   Tensor logits = model.prefill(prompt.data(), 1, int(prompt.size()), state, false);
   st.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
   t0 = clock::now();
+  int32_t next = max_new > 0 ? sampler.sample(logits.f32(), V) : 0;
   for (int i = 0; i < max_new; ++i) {
-    int32_t next = sampler.sample(logits.f32(), V);
     ++st.generated_tokens;
     if (next == stop_id) {
       st.stopped_at_eos = true;
       break;
     }
     on_token(next);
-    if (i + 1 < max_new) logits = model.decode(&next, state);
+    if (i + 1 == max_new) break;
+    if (sampler.greedy()) {  // chosen on the device: only the id comes back
+      next = model.decode_greedy(&next, state, 1)[0];
+    } else {
+      logits = model.decode(&next, state);
+      next = sampler.sample(logits.f32(), V);
+    }
   }
   st.decode_seconds = std::chrono::duration<double>(clock::now() - t0).count();
   return st;

@@ -20,6 +20,7 @@ class Sampler {
  public:
   explicit Sampler(SamplingOptions o);
   int32_t sample(const float* logits, int vocab);
+  bool greedy() const { return opt_.temperature <= 0.0f; }
 
  private:
   SamplingOptions opt_;

@@ -18,6 +18,9 @@ struct InferenceState {
   int batch = 0;
   int64_t position = 0;  // tokens consumed so far
   std::vector<LayerState> layers;
+  // Device buffers of MambaLM::decode (made on its first step): the step's input ids [batch] and
+  // logits [batch, vocab], kept at fixed addresses for a recorded step.
+  Tensor step_ids, step_logits;
 
   static InferenceState zeros(const MambaConfig& c, int batch, Device device = Device::CPU);
   size_t bytes() const;

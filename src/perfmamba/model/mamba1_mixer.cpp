@@ -5,32 +5,35 @@
 namespace perfmamba {
 
 void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool,
-                  int layer) {
+                  ActIn u, int batch, int len, LayerState& state, float* out, bool, int layer) {
   const int T = batch * len, D = c.d_model, E = l.d_inner, N = l.d_state, R = c.dt_rank;
   const int xz_dim = 2 * E, dbc_dim = R + 2 * N;
   auto bias = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
   const Device dev = be.device();
+  const DType gemm_in = be.gemm_input_dtype();
 
   Tensor xz = Tensor::empty({T, xz_dim}, DType::F32, dev);
   be.set_component(Component::InProj, layer);
   be.gemm({T, xz_dim, D, u, D, w.in_proj.f32(), bias(w.in_proj_bias), xz.f32(), xz_dim, false});
 
+  // The scan reads the conv output in f32; x_proj reads it in its own input type, written beside.
   Tensor x = Tensor::empty({T, E}, DType::F32, dev);
+  Tensor x_gemm = gemm_in == DType::F32 ? Tensor() : Tensor::empty({T, E}, gemm_in, dev);
   be.set_component(Component::Conv1d, layer);
   be.conv1d({batch, len, E, c.d_conv, xz.f32(), xz_dim, w.conv_weight.f32(), bias(w.conv_bias),
-             state.conv_state.f32(), true, x.f32(), E, /*out_feeds_gemm=*/true});  // x_proj
+             state.conv_state.f32(), true, x.f32(), E, x_gemm.defined() ? x_gemm.raw() : nullptr});
 
   Tensor dbc = Tensor::empty({T, dbc_dim}, DType::F32, dev);
   be.set_component(Component::XProj, layer);
-  be.gemm({T, dbc_dim, E, x.f32(), E, w.x_proj.f32(), nullptr, dbc.f32(), dbc_dim, false});
+  be.gemm({T, dbc_dim, E, x_gemm.defined() ? act(x_gemm) : act(x), E, w.x_proj.f32(), nullptr,
+           dbc.f32(), dbc_dim, false});
 
   // dt_proj without its bias: the scan adds it inside softplus.
   Tensor dt = Tensor::empty({T, E}, DType::F32, dev);
   be.set_component(Component::DtProj, layer);
   be.gemm({T, E, R, dbc.f32(), dbc_dim, w.dt_proj.f32(), nullptr, dt.f32(), E, false});
 
-  Tensor y = Tensor::empty({T, E}, DType::F32, dev);
+  Tensor y = Tensor::empty({T, E}, gemm_in, dev);  // out_proj's input alone
   SelectiveScanParams sp;
   sp.batch = batch;
   sp.len = len;
@@ -49,14 +52,13 @@ void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
   sp.z = xz.f32() + E;
   sp.ldz = xz_dim;
   sp.ssm_state = state.ssm_state.f32();
-  sp.y = y.f32();
+  sp.y = act(y);
   sp.ldy = E;
-  sp.only_gemm_reads_y = true;  // out_proj
   be.set_component(Component::Scan, layer);
   be.selective_scan(sp);
 
   be.set_component(Component::OutProj, layer);
-  be.gemm({T, D, E, y.f32(), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});
+  be.gemm({T, D, E, act(y), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});
 }
 
 Mamba1StepParams mamba1_step_params(const MambaConfig& c, const LayerDims& l, const LayerWeights& w,

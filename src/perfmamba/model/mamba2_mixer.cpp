@@ -6,7 +6,7 @@
 namespace perfmamba {
 
 void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step,
+                  ActIn u, int batch, int len, LayerState& state, float* out, bool step,
                   int layer) {
   const int T = batch * len, D = c.d_model, E = l.d_inner, N = l.d_state, G = c.n_groups;
   const int proj_dim = c.in_proj_dim(l), conv_dim = c.conv_dim(l);
@@ -55,13 +55,13 @@ void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& 
   else
     be.ssd_chunked(sp);
 
-  Tensor g = Tensor::empty({T, E}, DType::F32, dev);
+  Tensor g = Tensor::empty({T, E}, be.gemm_input_dtype(), dev);  // out_proj's input alone
   be.set_component(Component::GatedNorm, layer);
   be.gated_rmsnorm({T, E, E / G, y.f32(), E, zxbcdt.f32(), proj_dim, w.gated_norm.f32(),
-                    float(c.norm_eps), g.f32(), E, /*only_gemm_reads_out=*/true});  // out_proj
+                    float(c.norm_eps), act(g), E});
 
   be.set_component(Component::OutProj, layer);
-  be.gemm({T, D, E, g.f32(), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});
+  be.gemm({T, D, E, act(g), E, w.out_proj.f32(), bias(w.out_proj_bias), out, D, false});
 }
 
 Mamba2StepParams mamba2_step_params(const MambaConfig& c, const LayerDims& l, const LayerWeights& w,

@@ -2,7 +2,6 @@
 // The language model: embedding, n_layer residual blocks (RMSNorm + Mamba-1 or Mamba-2 mixer),
 // final RMSNorm and lm_head. Written once against the Backend interface.
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "perfmamba/backend/backend.hpp"
@@ -18,7 +17,16 @@ class MambaLM {
 
   const MambaConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
-  ModelWeights& mutable_weights() { return weights_; }
+  // Also drops the backend's recorded steps, which read the weights as they were.
+  ModelWeights& mutable_weights() {
+    backend_->forget_steps(this);
+    return weights_;
+  }
+  ~MambaLM() { backend_->forget_steps(this); }
+  MambaLM(const MambaLM&) = delete;
+  MambaLM& operator=(const MambaLM&) = delete;
+  MambaLM(MambaLM&&) = delete;
+  MambaLM& operator=(MambaLM&&) = delete;
   Backend& backend() { return *backend_; }
   // Runs later calls through another backend on the same device (the profiler's wrapper).
   void set_backend(Backend& b) { backend_ = &b; }
@@ -31,34 +39,37 @@ class MambaLM {
   // all_logits, else [batch, vocab] for the last position. Prefill uses the chunked/parallel
   // scan forms.
   Tensor prefill(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits);
-  // One token per sequence through the recurrent step kernels: logits [batch, vocab]. On a
-  // backend that records graphs, the step is recorded on its second call for a given state and
-  // replayed as one launch afterwards (PERFMAMBA_CUDA_GRAPHS=0 or set_graphs(false) turns that
-  // off).
+  // One token per sequence through the recurrent step kernels: logits [batch, vocab]. The step
+  // goes through Backend::run_step over the state's buffers, so a backend that records graphs
+  // (CUDA) replays it as one launch from the third step on.
   Tensor decode(const int32_t* ids, InferenceState& state);
-  // The profiler times decode op by op, so it compares against steps without graphs.
-  void set_graphs(bool on) { graphs_on_ = on; }
+  // Greedy decoding with the choice made on the device: `steps` steps, the first reading ids
+  // ([batch], host memory), each next one the argmax of the logits before it. Returns the ids
+  // chosen, [steps, batch] row-major; only they cross to the host, once at the end.
+  std::vector<int32_t> decode_greedy(const int32_t* ids, InferenceState& state, int steps);
 
  private:
-  struct DecodeGraph;
   Tensor forward(const int32_t* ids, int batch, int len, InferenceState& state, bool all_logits,
                  bool step);
-  // The forward on device ids; returns device logits and leaves state.position alone.
-  Tensor forward_device(const int32_t* ids_dev, int batch, int len, InferenceState& state,
-                        bool all_logits, bool step);
-  bool decode_with_graph(const int32_t* ids, InferenceState& state, Tensor& logits);
+  // The forward on device ids into device logits ([rows, vocab], allocated by the caller); leaves
+  // state.position alone.
+  void forward_device(const int32_t* ids_dev, int batch, int len, InferenceState& state,
+                      bool all_logits, bool step, Tensor& logits);
+  // A decode step's input ids into the state's step buffers, and the step's key (Backend::run_step).
+  StepKey prepare_step(const int32_t* ids, InferenceState& state, int kind);
+  // The ops of a decode step over the state's step buffers; choose_next: argmax into step_ids.
+  void step_ops(InferenceState& state, bool choose_next);
   void check_ids(const int32_t* ids, size_t n) const;
+  void check_state(const InferenceState& state, int batch) const;
 
   MambaConfig config_;
   ModelWeights weights_;
   Backend* backend_;
-  bool graphs_on_ = true;
-  std::vector<std::shared_ptr<DecodeGraph>> graphs_;  // destroyed before the weights they read
 };
 
 // Mixers: u [batch*len, d_model] (normalised input) -> out [batch*len, d_model].
 void mamba1_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step,
+                  ActIn u, int batch, int len, LayerState& state, float* out, bool step,
                   int layer);
 // A batch-1 decode step of a whole Mamba-1 layer (residual += delta, then norm and mixer into
 // out) as the parameters of the backend's fused op (Backend::mamba1_layers_step).
@@ -66,7 +77,7 @@ Mamba1StepParams mamba1_step_params(const MambaConfig& c, const LayerDims& l, co
                                     float* residual, const float* delta, LayerState& state,
                                     float* out);
 void mamba2_mixer(const MambaConfig& c, const LayerDims& l, const LayerWeights& w, Backend& be,
-                  const float* u, int batch, int len, LayerState& state, float* out, bool step,
+                  ActIn u, int batch, int len, LayerState& state, float* out, bool step,
                   int layer);
 // The same for a Mamba-2 layer (Backend::mamba2_layers_step).
 Mamba2StepParams mamba2_step_params(const MambaConfig& c, const LayerDims& l, const LayerWeights& w,

@@ -43,22 +43,23 @@ MachinePeaks measure_peaks(Backend& be) {
     }
   });
   p.copy_bytes_per_s = 2.0 * 4.0 * double(n) / copy_s;
-  // GEMM: a square product, 2048 on the CPU, 8192 on a GPU. The input is held unchanged, so a
-  // bf16 backend rounds it once rather than in every timed call (a pass of 8 % of the product's
-  // time at 8192, which made the peak look lower and every fraction of it higher).
+  // GEMM: a square product, 2048 on the CPU, 8192 on a GPU. The input comes in the backend's
+  // GEMM input type, as the model's activations do, so a bf16 backend does not round it in
+  // every timed call (a pass of 8 % of the product's time at 8192, which made the peak look lower
+  // and every fraction of it higher).
   const bool cpu = dev == Device::CPU;
   const int m = cpu ? 2048 : 8192;
   Tensor host = Tensor::empty({m, m});
   for (int64_t i = 0; i < host.numel(); ++i)  // not zeros: some units run faster on zeros
     host.f32()[i] = float((uint64_t(i) * 2654435761u) % 1000) * 1e-3f - 0.5f;
-  Tensor x = host.to(dev), w = host.to(dev);
+  Tensor host_in = host;
+  if (be.gemm_input_dtype() != DType::F32) {
+    host_in = Tensor::empty({m, m}, be.gemm_input_dtype());
+    convert_from_f32(host.f32(), host_in.dtype(), host_in.raw(), size_t(host.numel()));
+  }
+  Tensor x = host_in.to(dev), w = host.to(dev);
   Tensor c = Tensor::empty({m, m}, DType::F32, dev);
-  be.hold_gemm_input(x.f32(), m, m, m);
-  struct Release {  // however the timing ends
-    Backend& be;
-    ~Release() { be.hold_gemm_input(nullptr, 0, 0, 0); }
-  } release{be};
-  const auto product = [&] { be.gemm({m, m, m, x.f32(), m, w.f32(), nullptr, c.f32(), m, false}); };
+  const auto product = [&] { be.gemm({m, m, m, act(x), m, w.f32(), nullptr, c.f32(), m, false}); };
   if (!cpu) {
     // A GPU idle a moment ago runs below its sustained clock: products for 0.2 s first (the
     // best of 3 after one warm-up call varied by 10 % from run to run on an H100).

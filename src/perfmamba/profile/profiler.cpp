@@ -20,8 +20,6 @@ std::vector<int32_t> token_ids(int n, int vocab) {
   return ids;
 }
 
-// Runs `forward(backend)` repeats times through the profiling wrapper and once more per repeat
-// through the plain backend, and folds the op records into per-component statistics.
 // Runs `forward` repeats times through the profiling wrapper and once more per repeat through
 // the plain backend, and folds the op records into per-component statistics.
 template <class Forward>
@@ -88,12 +86,6 @@ ProfileReport run_profile(LoadedModel& loaded, Backend& backend, const ProfileOp
   rep.load_seconds = loaded.load_seconds;
   rep.weight_bytes = model_stats(lm.config()).total_params * 4;
   rep.peaks = measure_peaks(backend);
-  // Decode is timed op by op; the plain step it is compared with must not be a graph replay.
-  lm.set_graphs(false);
-  struct GraphsBack {
-    MambaLM& m;
-    ~GraphsBack() { m.set_graphs(true); }
-  } graphs_back{lm};
   std::unique_ptr<CpuCounters> counters;
   if (backend.device() == Device::CPU && o.cpu_counters) {
     counters = CpuCounters::open(rep.counters_note);

@@ -27,7 +27,8 @@ struct PhaseProfile {
   int position = 0;  // decode: tokens already in the state
   std::array<ComponentTiming, kComponents> components{};
   double instrumented_s = 0;    // median of the per-repeat sums of component times
-  double uninstrumented_s = 0;  // median forward time through the plain backend
+  double uninstrumented_s = 0;  // median forward time through the plain backend (a decode
+                                // step as it normally runs: a graph replay on CUDA)
   int64_t peak_bytes = 0;       // device memory above the weights during the forward
 };
 

@@ -57,6 +57,7 @@ class ProfilingBackend final : public ForwardingBackend {
   void ssd_chunked(const SsdParams& p) override { run("ssd_chunked", p.cost(), [&] { inner_.ssd_chunked(p); }); }
   void ssd_step(const SsdParams& p) override { run("ssd_step", p.cost(), [&] { inner_.ssd_step(p); }); }
   void embedding(const EmbeddingParams& p) override { run("embedding", p.cost(), [&] { inner_.embedding(p); }); }
+  void argmax_rows(const ArgmaxParams& p) override { run("argmax", p.cost(), [&] { inner_.argmax_rows(p); }); }
 
  private:
   template <class Fn>

@@ -91,8 +91,8 @@ LayerStats collect(MambaLM& full, MambaLM& pruned, int layer, int k, const std::
     tt.assign(target.size(), 0.0);
     for (int r = r0; r < p.m; ++r) {
       for (int j = 0; j < p.k; ++j) {
-        y[size_t(r) * p.k + j] = p.a[size_t(r) * p.lda + j];
-        s.sum_y[size_t(j)] += p.a[size_t(r) * p.lda + j];
+        y[size_t(r) * p.k + j] = p.a.f32()[size_t(r) * p.lda + j];
+        s.sum_y[size_t(j)] += p.a.f32()[size_t(r) * p.lda + j];
       }
       for (int j = 0; j < p.n; ++j) {
         const double tv = target[size_t(r) * p.n + j], pv = p.c[size_t(r) * p.ldc + j];

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "perfmamba/backend/cpu/kernels.hpp"
@@ -40,6 +41,9 @@ void conv1d(const Conv1dParams& p) {
 #pragma omp simd
         for (int c = 0; c < C; ++c) o[c] = silu(o[c]);
       }
+      if (p.out_bf16)
+        convert_from_f32(o, DType::BF16,
+                         static_cast<uint16_t*>(p.out_bf16) + (size_t(b) * p.len + t) * C, size_t(C));
     }
   }
   if (!p.conv_state || hist == 0) return;

@@ -16,6 +16,7 @@ class CpuBackend final : public Backend {
   void ssd_chunked(const SsdParams& p) override { cpu::ssd_chunked(p); }
   void ssd_step(const SsdParams& p) override { cpu::ssd_recurrent(p); }
   void embedding(const EmbeddingParams& p) override { cpu::embedding(p); }
+  void argmax_rows(const ArgmaxParams& p) override { cpu::argmax_rows(p); }
 };
 }  // namespace
 

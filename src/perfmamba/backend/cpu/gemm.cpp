@@ -15,10 +15,10 @@ void gemm(const GemmParams& p) {
     beta = 1.0f;
   }
   if (p.m == 1) {  // decode: a matrix-vector product, bound by reading the weight once
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, p.n, p.k, 1.0f, p.w, p.k, p.a, 1, beta, p.c, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, p.n, p.k, 1.0f, p.w, p.k, p.a.f32(), 1, beta, p.c, 1);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.m, p.n, p.k, 1.0f, p.a, p.lda, p.w, p.k,
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.m, p.n, p.k, 1.0f, p.a.f32(), p.lda, p.w, p.k,
               beta, p.c, p.ldc);
 }
 

@@ -12,5 +12,6 @@ void selective_scan(const SelectiveScanParams& p);
 void ssd_chunked(const SsdParams& p);
 void ssd_recurrent(const SsdParams& p);
 void embedding(const EmbeddingParams& p);
+void argmax_rows(const ArgmaxParams& p);
 
 }  // namespace perfmamba::cpu

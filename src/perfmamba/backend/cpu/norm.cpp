@@ -18,7 +18,7 @@ void add_rmsnorm(const AddRmsNormParams& p) {
 #pragma omp simd reduction(+ : ss)
     for (int i = 0; i < p.cols; ++i) ss += h[i] * h[i];
     const float scale = 1.0f / std::sqrt(ss / float(p.cols) + p.eps);
-    float* o = p.out + size_t(r) * p.cols;
+    float* o = p.out.f32() + size_t(r) * p.cols;
 #pragma omp simd
     for (int i = 0; i < p.cols; ++i) o[i] = p.weight[i] * (h[i] * scale);
   }
@@ -32,7 +32,7 @@ void gated_rmsnorm(const GatedRmsNormParams& p) {
       const size_t c0 = size_t(g) * p.group_size;
       const float* y = p.y + size_t(r) * p.ldy + c0;
       const float* z = p.z + size_t(r) * p.ldz + c0;
-      float* o = p.out + size_t(r) * p.ldo + c0;
+      float* o = p.out.f32() + size_t(r) * p.ldo + c0;
       float ss = 0.0f;
 #pragma omp simd reduction(+ : ss)
       for (int i = 0; i < p.group_size; ++i) {

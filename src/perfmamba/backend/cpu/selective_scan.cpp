@@ -54,7 +54,7 @@ void scan_block(const SelectiveScanParams& p, int b, int e0, std::vector<float>&
       __builtin_prefetch(p.x + ahead * p.ldx + e0);
       __builtin_prefetch(p.dt + ahead * p.lddt + e0);
       if (p.z) __builtin_prefetch(p.z + ahead * p.ldz + e0);
-      __builtin_prefetch(p.y + ahead * p.ldy + e0, 1);
+      __builtin_prefetch(p.y.f32() + ahead * p.ldy + e0, 1);
     }
     load_lanes(x, p.x + row * p.ldx + e0, nc);
     load_lanes(dt, p.dt + row * p.lddt + e0, nc);
@@ -75,7 +75,7 @@ void scan_block(const SelectiveScanParams& p, int b, int e0, std::vector<float>&
       }
     }
     if (p.z) load_lanes(z, p.z + row * p.ldz + e0, nc);
-    float* out = p.y + row * p.ldy + e0;
+    float* out = p.y.f32() + row * p.ldy + e0;
     for (int c = 0; c < nc; ++c) {
       const float v = y[c] + p.D[e0 + c] * x[c];
       out[c] = p.z ? v * silu(z[c]) : v;

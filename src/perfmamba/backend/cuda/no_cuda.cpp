@@ -8,7 +8,7 @@ int cuda_device_count() { return 0; }
 void device_range_push(const char*) {}
 void device_range_pop() {}
 
-std::unique_ptr<Backend> make_cuda_backend(GemmPrecision) {
+std::unique_ptr<Backend> make_cuda_backend(GemmPrecision, const CudaOptions&) {
   throw Error("", "--device cuda", "this build of perfmamba has no CUDA backend (configure where nvcc is found)");
 }
 
