@@ -18,7 +18,7 @@ source tools/device/authors_env.sh || exit 1
 lengths=${LENGTHS:-512,2048,8192,16384} b8=${B8_LENGTHS:-2048} batches=${DECODE_BATCHES:-1,8,64}
 mkdir -p "$OUT/vs"
 card | tee "$OUT/vs/card.txt"
-git rev-parse --short HEAD 2>/dev/null > "$OUT/vs/commit.txt" || echo unknown > "$OUT/vs/commit.txt"
+echo "${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}" > "$OUT/vs/commit.txt"
 for m in "$@"; do
   echo "== $m"
   # prefill at batch 1 and 8, then decode, in separate runs so that each batch's list is its own

@@ -12,7 +12,9 @@ struct KernelOptions {
   bool chain = true;        // PERFMAMBA_CUDA_CHAIN=0: kernels launch plainly (no programmatic
                             // dependent launch): exact per-op times in profiles
   bool gemm_tune = true;    // PERFMAMBA_GEMM_TUNE=0: cuBLASLt keeps its heuristic's first algorithm
+  int gemm_tune_rows = 16;  // PERFMAMBA_GEMM_TUNE_ROWS: fewest rows of a product worth timing
   int skinny_unroll = 2;    // PERFMAMBA_SKINNY_UNROLL=1: the skinny GEMM loads one chunk of k a stage
+  bool scan_token = true;   // PERFMAMBA_SCAN_TOKEN=0: Mamba-1 decode at batch > 1 takes the chunked scan
   int step_out_copies = 2;  // PERFMAMBA_STEP_OUT_COPIES=1: Mamba-1's step sums out_proj into one copy
 };
 
@@ -32,6 +34,8 @@ inline const KernelOptions& kernel_options() {
     KernelOptions k;
     k.chain = detail::env_on("PERFMAMBA_CUDA_CHAIN");
     k.gemm_tune = detail::env_on("PERFMAMBA_GEMM_TUNE");
+    k.gemm_tune_rows = std::max(1, detail::env_int("PERFMAMBA_GEMM_TUNE_ROWS", 16));
+    k.scan_token = detail::env_on("PERFMAMBA_SCAN_TOKEN");
     k.skinny_unroll = detail::env_int("PERFMAMBA_SKINNY_UNROLL", 2) == 1 ? 1 : 2;
     k.step_out_copies = std::clamp(detail::env_int("PERFMAMBA_STEP_OUT_COPIES", 2), 1, 2);
     return k;

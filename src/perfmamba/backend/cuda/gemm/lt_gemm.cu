@@ -11,9 +11,11 @@ constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 constexpr int kCandidates = 8;  // the heuristic's best few; later ones were never faster
 constexpr int kTimedRuns = 5;
 constexpr float kClearlyFaster = 0.03f;
-// Fewer rows (short prompts, decode batches) are not worth the ~40 timed runs of a new shape: the
-// first prompt of `perfmamba run` took 0.1 s more for them.
-constexpr int kMinTunedRows = 256;
+// Products of fewer rows (kernel_options().gemm_tune_rows, 16) keep the heuristic's choice: the
+// skinny GEMM and the GEMV take most of them. Row counts share a timing by power-of-two range,
+// so short prompts of new lengths cost no new timing once their range was timed, and a decode
+// batch's shapes are timed once, at its first (plain) step.
+int min_tuned_rows() { return kernel_options().gemm_tune_rows; }
 // Each prompt length is a new shape; past this many timed shapes, new ones keep the heuristic's
 // choice (a server seeing every length would otherwise time GEMMs for ever).
 constexpr int kMaxTunedShapes = 64;
@@ -152,12 +154,12 @@ void LtGemm::choose(Plan& plan, const Call& call, const Key& key, int alignment_
     plan.ready = true;
   }
   // Timing runs the product again, which only an accumulating call would notice.
-  plan.tuned = count == 1 || call.accumulate || !tuning_on() || call.m < kMinTunedRows;
+  plan.tuned = count == 1 || call.accumulate || !tuning_on() || call.m < min_tuned_rows();
   if (plan.tuned) return;
   // A range already timed gives its choice, in a graph being recorded too (only host calls).
   Key family = key;
   int& rows = std::get<0>(family);
-  int range = kMinTunedRows;  // a power of two
+  int range = 16;  // a power of two
   while (range < rows && range <= (1 << 29)) range <<= 1;
   rows = range;
   if (take_family_choice(plan, family, found[0].algo)) return;

@@ -3,7 +3,7 @@
 // accumulating), f32 or bf16 operands, f32 accumulate and output. For each shape, the fastest of
 // the algorithms cuBLASLt's heuristic offers is kept, timed once on first use (its first choice
 // was up to 10 % slower on mamba-1.4b's in_proj; tools/device/gemm_algos.cu) when the product
-// has 256 rows or more. Row counts in the same power-of-two range share the timing: a prompt
+// has 16 rows or more (PERFMAMBA_GEMM_TUNE_ROWS). Row counts in the same power-of-two range share the timing: a prompt
 // of a new length takes the choice made for its range (if cuBLASLt accepts it for the shape)
 // instead of timing again, so a length's algorithm (and summation order) can depend on which
 // length of its range came first in the process. PERFMAMBA_GEMM_TUNE=0 keeps the heuristic's

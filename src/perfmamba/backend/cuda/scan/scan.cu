@@ -279,6 +279,7 @@ void dispatch(const P& p, float* state) {
 void selective_scan(const SelectiveScanParams& p) {
   if (p.y.is_bf16())
     require(p.ldy == p.d_inner, "cuda", "selective_scan", "a bf16 y is packed (ldy = d_inner)");
+  if (p.len == 1 && kernel_options().scan_token && scan_token_step(p)) return;
   ScanArgs args;
   static_cast<SelectiveScanParams&>(args) = p;
   args.y32 = p.y.is_bf16() ? nullptr : p.y.f32();

@@ -8,6 +8,9 @@ namespace perfmamba::cuda {
 
 // y in f32 or bf16 (p.y's type; bf16 packed, ldy = d_inner).
 void selective_scan(const SelectiveScanParams& p);
+// One token a sequence (len 1) where d_state is a multiple of 4 up to 128 and A, B, C and the
+// state are 16-byte aligned; false (nothing launched) otherwise. selective_scan tries it first.
+bool scan_token_step(const SelectiveScanParams& p);
 void ssd_recurrent(const SsdParams& p);
 // One token a sequence (len 1) where d_state is a multiple of 4 up to 256 and B, C and the state
 // are 16-byte aligned; false (nothing launched) otherwise. ssd_recurrent tries it first.
